@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 import sys
 import traceback
 
@@ -49,7 +48,7 @@ RECURSION_LIMIT = 50_000
 
 # What the harness and test code rely on after the program has run.  Restoring every
 # loaded module would cost milliseconds per test in copy-on-write faults.
-GUARDED_MODULES = ("builtins", "sys", "json", "json.encoder", "json.decoder", "harness", "math", "cmath",
+GUARDED_MODULES = ("builtins", "sys", "json", "json.encoder", "json.decoder", "harness", "child", "math", "cmath",
                    "re", "string", "collections", "itertools", "functools", "operator", "heapq", "bisect")
 
 
@@ -174,7 +173,7 @@ def run(code, test: dict, report) -> None:
         stage = "test"
         if kind == "stdio":  # judged on its output alone, in the parent
             _flush()
-            report(outcome)
+            report(outcome)  # restored by the child before its next test (child.prepare)
             return
         restore()
         _disable_tracing(sys_dict)
@@ -194,10 +193,13 @@ def run(code, test: dict, report) -> None:
     report(outcome)
 
 
-def _disable_tracing(sys_dict: dict) -> None:
-    """No trace or profile hooks: a trace function could jump over a test's asserts."""
-    sys_dict["settrace"](None)
-    sys_dict["setrecursionlimit"](RECURSION_LIMIT)
+def _disable_tracing(sys_dict: dict, _settrace=sys.settrace, _setprofile=sys.setprofile,
+                     _setrecursionlimit=sys.setrecursionlimit) -> None:
+    """No trace or profile hooks: a trace function could jump over a test's asserts.
+    (The functions are bound at import: after the first test they are gone from sys.)"""
+    _settrace(None)
+    _setprofile(None)
+    _setrecursionlimit(RECURSION_LIMIT)
     sys_dict.pop("settrace", None)
     sys_dict.pop("setprofile", None)
 
@@ -262,19 +264,3 @@ def _flush() -> None:
             stream.flush()
         except BaseException:  # noqa: BLE001 - the program may have closed or replaced it
             pass
-
-
-def make_reporter(fd: int, nonce: str, coverage_lines):
-    """The only way a result leaves the child: one JSON message with the test's nonce."""
-    dumps, write, close = json.dumps, os.write, os.close
-
-    def report(outcome: dict) -> None:
-        outcome["nonce"] = nonce
-        outcome["lines"] = sorted(coverage_lines())
-        data = dumps(outcome, default=repr).encode()
-        view = memoryview(data)
-        while view:
-            view = view[write(fd, view):]
-        close(fd)
-
-    return report

@@ -1,0 +1,219 @@
+"""The test child: one forked, confined process runs a program's tests one after another.
+
+A fork and its confinement (Landlock, rlimits, setuid, seccomp) cost about 2.5 ms on
+our machines, more than most tests; paying them once per program instead of once per
+test is most of the executor's speed.  Tests stay isolated where it matters:
+- each test runs the program from scratch in a fresh namespace, with its own stdin (a
+  memory file), fresh sys.stdin/stdout/stderr objects, fd 1 and 2 re-pointed at the
+  server's pipes, no file descriptors left from the previous test, an emptied working
+  directory, and its own CPU-time allowance;
+- the guarded modules (harness.GUARDED_MODULES) are restored after every program;
+- the server times each test on its own wall clock, attributes output to the test that
+  was running (the child waits for a go byte between tests, after the server has read
+  everything the previous test wrote), and kills the child on a timeout, an output
+  flood or a malformed report; a child that dies mid-test is replaced by a fresh one
+  for the remaining tests.
+What a program carries into its own later tests (threads it started, state it hid in
+an unguarded module) can only change its own verdicts, never reveal an expected output:
+expected outputs never enter the sandbox.
+
+Runs inside the fork server (standard library only).  Everything a later test needs is
+bound here before the first program runs, so a program that rebinds `os.read` or
+`io.open` cannot steer the harness of the next test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import resource
+import shutil
+import struct
+import sys
+
+import confine
+import harness
+
+FD_RES, FD_CTL, FD_OUT, FD_ERR = 3, 4, 5, 6  # reports, go bytes, spare copies of fd 1 and 2
+FIRST_FREE_FD = 7
+EXIT_SETUP_FAILED = 70
+EXIT_STALE = 72  # a later test could not be prepared: the server runs it in a fresh child
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+# Bound at import, in the server, before any program exists ("child" is a guarded module,
+# so these names are restored after every program too).
+_dup2, _closerange, _chdir, _read, _write, _close = os.dup2, os.closerange, os.chdir, os.read, os.write, os.close
+_memfd_create, _lseek, _exit = os.memfd_create, os.lseek, os._exit
+_getrusage, _getrlimit, _setrlimit = resource.getrusage, resource.getrlimit, resource.setrlimit
+_RUSAGE_SELF, _RLIMIT_CPU, _RLIM_INFINITY = resource.RUSAGE_SELF, resource.RLIMIT_CPU, resource.RLIM_INFINITY
+_open = io.open
+_dumps, _pack, _sys_dict = json.dumps, struct.pack, sys.__dict__
+_scandir, _unlink, _rmtree = os.scandir, os.unlink, shutil.rmtree
+
+
+def frame(message: dict) -> bytes:
+    """4-byte big-endian length, then the JSON body (both directions use it)."""
+    data = _dumps(message, default=repr).encode()
+    return _pack(">I", len(data)) + data
+
+
+class TestChild:
+    """Everything the child needs from the server, captured at fork time."""
+
+    def __init__(self, server, tests: list, limits: dict, pipes: dict, nonce: str, first_index: int) -> None:
+        self._restore = harness.restore_modules  # the snapshot's closure, bound before any program
+        self.server, self.tests, self.limits = server, tests, limits
+        self.pipes, self.nonce, self.first_index = pipes, nonce, first_index
+        self.per_test_cpu = int(limits["timeout_s"]) + 1
+
+    def main(self) -> None:
+        """Confine, run every test, exit; never returns (the caller _exits on a bug)."""
+        try:
+            self.confine()
+        except BaseException as exc:  # noqa: BLE001 - our failure, reported as such
+            self._setup_failed(exc)
+        for offset, (test, code, seen) in enumerate(self._test_steps()):
+            if offset and not _read(FD_CTL, 1):
+                _exit(0)  # the server is done with us
+            try:
+                self.prepare(test, offset)
+            except BaseException as exc:  # noqa: BLE001
+                if offset:  # the previous test broke something: a fresh child runs this one
+                    _exit(EXIT_STALE)
+                self._setup_failed(exc)  # in a fresh child it is our failure
+            harness.run(code, test, self._reporter(self.first_index + offset, seen))
+        _exit(0)
+
+    def _setup_failed(self, exc: BaseException) -> None:
+        _write(FD_RES, frame({"status": "sandbox_error", "exc_msg": _describe(exc),
+                              "nonce": self.nonce, "index": self.first_index}))
+        _exit(EXIT_SETUP_FAILED)
+
+    def confine(self) -> None:
+        server, pipes = self.server, self.pipes
+        os.setsid()
+        if server.landlock is not None:  # before closerange: it needs the ruleset's fd
+            server.landlock.apply()
+        for fd, (name, end) in {1: ("out", 1), 2: ("err", 1), FD_RES: ("res", 1), FD_CTL: ("ctl", 0),
+                                FD_OUT: ("out", 1), FD_ERR: ("err", 1)}.items():
+            os.dup2(pipes[name][end], fd)
+        os.closerange(FIRST_FREE_FD, 1 << 16)
+        os.chdir(server.workdir)  # the environment is the server's, set once (sandbox_environment)
+        confine.set_limits(
+            cpu_s=self.per_test_cpu * len(self.tests) + 1,
+            address_space=server.vm_size + self.limits["memory_mb"] * (1 << 20),
+            file_bytes=self.limits.get("file_bytes", 16 << 20),
+            open_files=self.limits.get("open_files", 64),
+            processes=self.limits.get("processes", 32) if server.uid is not None else None,
+        )
+        if server.uid is not None:
+            confine.drop_privileges(server.uid, server.gid)
+        if server.seccomp is not None:
+            server.seccomp.install()
+
+    def _test_steps(self) -> list[tuple]:
+        """(test, code, coverage set or None) per test; the server made the copies."""
+        codes = self.server.codes[self.first_index:]
+        return [(test, code, seen) for test, (code, seen) in zip(self.tests, codes)]
+
+    def _reporter(self, index: int, seen):
+        """The only way a test's result leaves the child: one framed message per test,
+        written after the test's output has been flushed to fd 1."""
+        streams, solution, start = self.streams, harness.SOLUTION_FILE, self.cpu_at_start
+        nonce = self.nonce
+
+        def report(outcome: dict, _dumps=_dumps, _pack=_pack, _write=_write, _getrusage=_getrusage,
+                   _self=_RUSAGE_SELF, _sorted=sorted, _memoryview=memoryview, _repr=repr,
+                   _BaseException=BaseException) -> None:
+            # Everything here is bound before the program ran: a stdio program's report
+            # is written before the guarded modules are restored.
+            for stream in streams:
+                try:
+                    stream.flush()
+                except _BaseException:  # noqa: BLE001 - the program may have closed it
+                    pass
+            usage = _getrusage(_self)
+            outcome["lines"] = _sorted(seen.get(solution, ())) if seen is not None else []
+            outcome["cpu_s"] = usage.ru_utime + usage.ru_stime - start
+            outcome["nonce"], outcome["index"] = nonce, index
+            body = _dumps(outcome, default=_repr).encode()
+            data = _memoryview(_pack(">I", len(body)) + body)
+            while data:
+                data = data[_write(FD_RES, data):]
+
+        return report
+
+    def prepare(self, test: dict, offset: int) -> None:
+        """Give the next test a clean process: stdin, std streams, fds, directory, CPU
+        allowance.  Raises when the previous test broke something this cannot mend."""
+        if offset:
+            self._restore()  # what the previous program rebound in the guarded modules
+            _dup2(FD_OUT, 1)
+            _dup2(FD_ERR, 2)
+            _closerange(FIRST_FREE_FD, 1 << 16)
+            empty_dir(self.server.workdir)
+            _chdir(self.server.workdir)
+        _point_stdin(test.get("input", "") if test["kind"] == "stdio" else "")
+        usage = _getrusage(_RUSAGE_SELF)
+        self.cpu_at_start = usage.ru_utime + usage.ru_stime
+        _, hard = _getrlimit(_RLIMIT_CPU)
+        soft = int(self.cpu_at_start) + self.per_test_cpu
+        _setrlimit(_RLIMIT_CPU, (soft if hard == _RLIM_INFINITY else min(soft, hard), hard))
+        self.streams = _fresh_std_streams(self.server.stream_encoding)
+
+
+def sandbox_environment(workdir: str) -> None:
+    """The environment every test sees; the server sets it on itself once, so children
+    inherit it instead of rebuilding it per fork."""
+    os.environ.clear()
+    os.environ.update({"HOME": workdir, "TMPDIR": workdir, **SANDBOX_ENV})
+
+
+def _point_stdin(data: str) -> None:
+    """stdin from a memory file: no pipe to keep fed, EOF right after the input."""
+    fd = _memfd_create("stdin")
+    view = memoryview(data.encode())
+    while view:
+        view = view[_write(fd, view):]
+    _lseek(fd, 0, 0)
+    _dup2(fd, 0)
+    _close(fd)
+
+
+def _fresh_std_streams(encoding: dict) -> tuple:
+    """New sys.stdin/stdout/stderr over fds 0-2: no read-ahead left from the previous
+    test's input, no stream object that test closed or replaced."""
+    stdin = _open(0, "r", closefd=False, **encoding["stdin"])
+    stdout = _open(1, "w", closefd=False, **encoding["stdout"])
+    stderr = _open(2, "w", buffering=1, closefd=False, **encoding["stderr"])  # line-buffered, as Python sets it
+    for name, stream in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
+        _sys_dict[name] = stream
+        _sys_dict[f"__{name}__"] = stream
+    return stdout, stderr
+
+
+def stream_encoding() -> dict:
+    """The encodings the interpreter chose for its standard streams (read by the server
+    at start-up, so children build theirs the same way)."""
+    return {name: {"encoding": getattr(sys, f"__{name}__").encoding, "errors": getattr(sys, f"__{name}__").errors}
+            for name in ("stdin", "stdout", "stderr")}
+
+
+def empty_dir(path: str) -> None:
+    """Remove what a test left in a directory (whatever its modes, as far as we may)."""
+    with _scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _rmtree(entry.path, ignore_errors=True)
+            else:
+                try:
+                    _unlink(entry.path)
+                except OSError:
+                    pass
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - some exception classes cannot even print
+        return type(exc).__name__
