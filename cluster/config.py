@@ -58,6 +58,9 @@ class TrainConfig:
     eval_samples: int = field(default=4, metadata=rng(1))
     eval_problems: int = field(default=0, metadata=rng(0))  # 0: the whole held-out split
     output_dir: str = "outputs/run"
+    # Generate the next batch while the learner trains on this one (staleness 1, logged
+    # as policy_lag); off by default: on 2 CPU cores the phases compete for the cores.
+    one_step_off_policy: bool = False
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)

@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 
 from actors.rollout_pool import RolloutPool
 from cluster.config import TrainConfig
-from cluster.evaluate import EvalReport, evaluate
+from cluster.evaluate import evaluate
 from cluster.metrics import MetricsLogger
 from cluster.runtime import connect, preflight
 from cluster.trainer import DataOrder, PPOIteration
@@ -46,22 +46,24 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     curriculum = CurriculumState.from_problems(sets["rl"], cfg.curriculum, seed=cfg.seed)
     order = DataOrder([p.id for p in sets["rl"]], cfg.seed)
     logger = MetricsLogger(cfg, run_dir)
-    first = _resume(run_dir, learner, curriculum, order, rollout, log) if resume else 0
+    iteration = PPOIteration(cfg, sets["rl"], tokenizer, rollout, executors, learner, curriculum, order)
+    first = _resume(run_dir, learner, curriculum, order, iteration, rollout, log) if resume else 0
     rl_sample = random.Random(cfg.seed).sample(sets["rl"], min(RL_EVAL_PROBLEMS, len(sets["rl"])))
     if cfg.eval_problems:
         sets["heldout"] = sets["heldout"][: cfg.eval_problems]
         rl_sample = rl_sample[: cfg.eval_problems]
+    evals = Evaluations(cfg, tokenizer, rollout, executors, sets["heldout"], rl_sample, log)
     try:
-        before = _evaluate_both(cfg, tokenizer, rollout, executors, sets["heldout"], rl_sample, log, "before RL")
-        iteration = PPOIteration(cfg, sets["rl"], tokenizer, rollout, executors, learner, curriculum, order)
+        before = evals.before_rl(run_dir, first)
         _loop(cfg, iteration, first, run_dir, learner, curriculum, order, logger, log)
-        after = _evaluate_both(cfg, tokenizer, rollout, executors, sets["heldout"], rl_sample, log, "after RL")
+        after = evals.run("after RL")
     finally:
+        iteration.close()
         logger.close()
         rollout.shutdown()
         executors.close()
-    report = {"heldout_before": before[0].pass_at[1], "heldout_after": after[0].pass_at[1],
-              "rl_pool_before": before[1].pass_at[1], "rl_pool_after": after[1].pass_at[1]}
+    report = {"heldout_before": before["heldout"], "heldout_after": after["heldout"],
+              "rl_pool_before": before["rl_pool"], "rl_pool_after": after["rl_pool"]}
     (run_dir / "result.json").write_text(json.dumps(report, indent=2) + "\n")
     log(f"held-out pass@1 (sampled, {cfg.eval_samples}/problem): SFT {report['heldout_before']:.3f} -> "
         f"RL {report['heldout_after']:.3f}; RL pool pass@1: {report['rl_pool_before']:.3f} -> {report['rl_pool_after']:.3f}")
@@ -81,33 +83,58 @@ def _loop(cfg, iteration, first, run_dir, learner, curriculum, order, logger, lo
                 f"| at position 0 {metrics['curriculum/fraction_at_position_0']:.2f} "
                 f"| masked {metrics['masked_token_fraction']:.2f} | {metrics['time/iteration']:.1f}s/it | ETA {eta:.0f}s")
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-                _checkpoint(run_dir, learner, curriculum, order, step + 1)
+                _checkpoint(run_dir, learner, curriculum, order, iteration, step + 1)
     except KeyboardInterrupt:
-        path = _checkpoint(run_dir, learner, curriculum, order, step)
+        path = _checkpoint(run_dir, learner, curriculum, order, iteration, step)
         log(f"interrupted: checkpoint saved at {path}; continue with --resume {run_dir}")
         raise
 
 
-def _checkpoint(run_dir: Path, learner, curriculum, order, next_step: int) -> Path:
+def _checkpoint(run_dir: Path, learner, curriculum, order, iteration, next_step: int) -> Path:
     return learner.save_checkpoint(run_dir / "checkpoints", next_step,
-                                   {"curriculum": curriculum.state_dict(), "order": order.state_dict()})
+                                   {"curriculum": curriculum.state_dict(), "order": order.state_dict(),
+                                    "iteration": iteration.state_dict()})
 
 
-def _resume(run_dir: Path, learner, curriculum, order, rollout, log) -> int:
+def _resume(run_dir: Path, learner, curriculum, order, iteration, rollout, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
     curriculum.load_state_dict(resumed.client_state["curriculum"])
     order.load_state_dict(resumed.client_state["order"])
+    iteration.load_state_dict(resumed.client_state.get("iteration", {}))
     rollout.update_weights(full_state_dict(learner.engines.policy), version=rollout.policy_version + 1)
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
 
 
-def _evaluate_both(cfg, tokenizer, rollout, executors, heldout, rl_sample, log, when) -> tuple[EvalReport, EvalReport]:
-    r = cfg.rollout
-    kwargs = dict(n=cfg.eval_samples, ks=[1], temperature=r.temperature, top_p=r.top_p,
-                  max_new_tokens=r.max_new_tokens, seed=cfg.seed + 7)
-    held = evaluate(heldout, tokenizer, rollout, executors, **kwargs)
-    pool = evaluate(rl_sample, tokenizer, rollout, executors, **kwargs)
-    log(held.summary(f"held-out {when}:"))
-    log(pool.summary(f"RL pool sample {when}:"))
-    return held, pool
+class Evaluations:
+    """Held-out and RL-pool pass@1 with the rollout actors' current weights."""
+
+    def __init__(self, cfg, tokenizer, rollout, executors, heldout, rl_sample, log) -> None:
+        self.cfg, self.tokenizer, self.rollout, self.executors = cfg, tokenizer, rollout, executors
+        self.heldout, self.rl_sample, self.log = heldout, rl_sample, log
+
+    def before_rl(self, run_dir: Path, first: int) -> dict:
+        """The SFT model's figures: measured at the start of a run and kept in the run
+        directory, so a resumed run reports them rather than its resumed policy's."""
+        path = run_dir / "eval_before_rl.json"
+        if first == 0 or not path.is_file():
+            if first:
+                self.log(f"no SFT evaluation in {run_dir}: measuring the policy resumed at iteration {first}")
+            figures = self.run("before RL" if first == 0 else f"at resume (iteration {first})")
+            figures["iteration"] = first
+            path.write_text(json.dumps(figures, indent=2) + "\n")
+            return figures
+        figures = json.loads(path.read_text())
+        self.log(f"before RL (from {path}): held-out pass@1 {figures['heldout']:.3f}, "
+                 f"RL pool pass@1 {figures['rl_pool']:.3f}")
+        return figures
+
+    def run(self, when: str) -> dict:
+        r = self.cfg.rollout
+        kwargs = dict(n=self.cfg.eval_samples, ks=[1], temperature=r.temperature, top_p=r.top_p,
+                      max_new_tokens=r.max_new_tokens, seed=self.cfg.seed + 7)
+        held = evaluate(self.heldout, self.tokenizer, self.rollout, self.executors, **kwargs)
+        pool = evaluate(self.rl_sample, self.tokenizer, self.rollout, self.executors, **kwargs)
+        self.log(held.summary(f"held-out {when}:"))
+        self.log(pool.summary(f"RL pool sample {when}:"))
+        return {"heldout": held.pass_at[1], "rl_pool": pool.pass_at[1]}

@@ -1,8 +1,9 @@
-"""One PPO iteration with CCCS and FGO, and the loop around it.
+"""One PPO iteration with CCCS and FGO.
 
 curriculum start points -> prompts -> rollouts (streamed) -> sandboxed execution
 (starting as each prompt's samples arrive) -> rewards and FGO masks -> learner update
--> weight sync to the rollout actors -> curriculum update.
+-> weight sync to the rollout actors -> curriculum update.  Optionally one step off
+policy: the next batch generates while the learner trains on this one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from cluster.config import TrainConfig
@@ -18,7 +20,7 @@ from core.rollout import GenerationRequest, SamplingSettings
 from core.verdict import COMPILE_ERROR, SANDBOX_ERROR
 from curriculum.fgo import fgo_mask
 from curriculum.prompt import build_prompt
-from curriculum.state import CurriculumState, StageResult
+from curriculum.state import CurriculumState, StageResult, StartAssignment
 from executors.judge import Submission
 from learner.batches import PPOBatch
 from learner.export import full_state_dict
@@ -65,10 +67,40 @@ class Sample:
     problem_id: str
     stage: int
     difficulty: str
+    policy_version: int
+
+
+@dataclass
+class Draw:
+    """The problems and start points of one batch, drawn before it is generated."""
+
+    step: int
+    ids: list[str]
+    assignments: dict[str, StartAssignment]
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "ids": self.ids, "stages": {pid: a.stage for pid, a in self.assignments.items()}}
+
+
+@dataclass
+class Collected:
+    """A drawn batch after generation and execution."""
+
+    draw: Draw
+    samples: list[Sample]
+    overlap: float
+    timings: dict[str, float]
 
 
 class PPOIteration:
-    """Everything one iteration needs, wired once; `run(step)` returns its metrics."""
+    """Everything one iteration needs, wired once; `run(step)` returns its metrics.
+
+    On-policy (the default) an iteration generates, judges, learns and syncs in turn.
+    With `one_step_off_policy` the next batch is drawn and generated (with the weights
+    before this update) while the learner trains on the current one, so generation and
+    execution hide behind learning; every sample's staleness (updates between the
+    weights that sampled it and the weights it trains) is logged as `policy_lag`, and
+    the curriculum sees each batch's results one iteration later."""
 
     def __init__(self, cfg: TrainConfig, problems: list[Problem], tokenizer, rollout, executors, learner,
                  curriculum: CurriculumState, order: DataOrder) -> None:
@@ -76,22 +108,70 @@ class PPOIteration:
         self.problems = {p.id: p for p in problems}
         self.rollout, self.executors, self.learner = rollout, executors, learner
         self.curriculum, self.order = curriculum, order
+        self._next: Draw | None = None  # drawn, not yet trained on (generating, or to re-collect)
+        self._prefetch: Future | None = None
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
 
     def run(self, step: int) -> dict:
-        timings, start = {}, time.perf_counter()
-        ids = self.order.next(self.cfg.problems_per_iteration)
-        assignments = {a.problem_id: a for a in self.curriculum.sample(ids)}
-        prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, assignments[pid].start) for pid in ids}
-        samples, overlap = self._generate_and_judge(step, ids, prompts, assignments, timings)
+        start = time.perf_counter()
+        current = self._current(step)
+        if self.cfg.one_step_off_policy and step + 1 < self.cfg.iterations:
+            self._next = self.draw(step + 1)
+            self._prefetch = self._background.submit(self.collect, self._next)
+        timings = dict(current.timings)
         t = time.perf_counter()
-        batch, dropped = self._batch(samples)
+        batch, dropped = self._batch(current.samples)
+        version = self.rollout.policy_version
         stats = self.learner.update(batch)
         timings["learn"] = time.perf_counter() - t
+        if self._prefetch is not None:
+            t = time.perf_counter()
+            self._prefetch.result()  # the next batch's generation must finish on the old weights
+            timings["wait_for_next_batch"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.rollout.update_weights(full_state_dict(self.learner.engines.policy), version=self.rollout.policy_version + 1)
+        self.rollout.update_weights(full_state_dict(self.learner.engines.policy), version=version + 1)
         timings["sync"] = time.perf_counter() - t
-        self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in samples], step)
-        return self._metrics(samples, stats, timings, time.perf_counter() - start, dropped, overlap)
+        self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
+        lag = [version - s.policy_version for s in current.samples]
+        metrics = self._metrics(current.samples, stats, timings, time.perf_counter() - start, dropped, current.overlap)
+        metrics["policy_lag"] = sum(lag) / max(1, len(lag))
+        return metrics
+
+    def _current(self, step: int) -> Collected:
+        """This step's batch: prefetched during the last update, or a drawn batch left
+        over from a checkpoint (re-collected now), or drawn and collected now."""
+        if self._prefetch is not None:
+            collected, self._prefetch, self._next = self._prefetch.result(), None, None
+            return collected
+        draw, self._next = self._next or self.draw(step), None
+        return self.collect(draw)
+
+    def draw(self, step: int) -> Draw:
+        ids = self.order.next(self.cfg.problems_per_iteration)
+        return Draw(step, ids, {a.problem_id: a for a in self.curriculum.sample(ids)})
+
+    def collect(self, draw: Draw) -> Collected:
+        """Generate the batch's completions and judge them (execution starts as each
+        prompt's samples arrive)."""
+        timings: dict[str, float] = {}
+        prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start)
+                   for pid in draw.ids}
+        samples, overlap = self._generate_and_judge(draw.step, draw.ids, prompts, draw.assignments, timings)
+        return Collected(draw, samples, overlap, timings)
+
+    def state_dict(self) -> dict:
+        """A batch drawn for the next step but not yet trained on (off-policy mode): a
+        resumed run re-collects it, so data order and curriculum continue exactly."""
+        return {"next_draw": self._next.state_dict() if self._next is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        pending = state.get("next_draw")
+        if pending:
+            assignments = {pid: self.curriculum.assignment(pid, stage) for pid, stage in pending["stages"].items()}
+            self._next = Draw(pending["step"], list(pending["ids"]), assignments)
+
+    def close(self) -> None:
+        self._background.shutdown(wait=True)
 
     def _generate_and_judge(self, step, ids, prompts, assignments, timings):
         r = self.cfg.rollout
@@ -123,7 +203,8 @@ class PPOIteration:
             keep = list(fgo_mask(self.tokenizer, completion.token_ids, prompt.prefix, result.executed_lines,
                                  result.executable_lines, compiled=result.verdict != COMPILE_ERROR).keep)
         return Sample(tuple(prompt.input_ids), tuple(completion.token_ids), result.reward if result.reward is not None
-                      else float("nan"), keep, result.verdict, pid, assignment.stage, self.problems[pid].difficulty)
+                      else float("nan"), keep, result.verdict, pid, assignment.stage, self.problems[pid].difficulty,
+                      completion.policy_version)
 
     def _batch(self, samples: list[Sample]) -> tuple[PPOBatch, int]:
         """Drop sandbox errors (our failure, not the policy's) and empty completions, then

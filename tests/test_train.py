@@ -33,10 +33,52 @@ def test_train_runs_logs_checkpoints_and_resumes(ray_session, tmp_path, cache_di
         assert key in rows[0], key
     assert sum(v for k, v in rows[0].items() if k.startswith("verdict/")) == pytest.approx(1.0)
     assert (run / "checkpoints" / "latest").exists() and list((run / "wandb").iterdir())
-    # Resume: the run continues at the saved iteration, not from the start.
-    run_training(load_config(None, overrides + ["iterations=3"]), resume=str(run), log=lambda *_: None)
+    assert all(r["policy_lag"] == 0 for r in rows)  # on-policy
+    # Resume: the run continues at the saved iteration, not from the start, and reports
+    # the SFT model's evaluation from the first start (not its resumed policy's).
+    logged = []
+    resumed = run_training(load_config(None, overrides + ["iterations=3"]), resume=str(run), log=logged.append)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2]
+    assert resumed["heldout_before"] == report["heldout_before"]
+    assert resumed["rl_pool_before"] == report["rl_pool_before"]
+    assert any("before RL (from" in line for line in logged)
+
+
+@pytest.mark.slow
+def test_one_step_off_policy_trains_on_batches_one_update_stale(ray_session, tmp_path, cache_dir):
+    run = tmp_path / "run"
+    overrides = SMALL + [f"model.cache_dir={cache_dir}", f"output_dir={run}", "iterations=3",
+                         "one_step_off_policy=true"]
+    run_training(load_config(None, overrides), log=lambda *_: None)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert [r["policy_lag"] for r in rows] == [0, 1, 1]
+    assert "time/wait_for_next_batch" in rows[0] and "time/wait_for_next_batch" not in rows[2]
+
+
+def test_a_batch_drawn_before_a_checkpoint_is_redrawn_identically_on_resume():
+    from cluster.trainer import DataOrder, PPOIteration
+    from curriculum.state import CurriculumState
+    from problems.load import load_problems
+
+    cfg = load_config(None, ["one_step_off_policy=true"])
+    problems = load_problems("bundled:rl").problems[:40]
+
+    def iteration():
+        curriculum = CurriculumState.from_problems(problems, cfg.curriculum, seed=0)
+        order = DataOrder([p.id for p in problems], 0)
+        return PPOIteration(cfg, problems, None, None, None, None, curriculum, order)
+
+    first = iteration()
+    first._next = first.draw(3)
+    state = json.loads(json.dumps(first.state_dict()))  # it travels in a checkpoint's JSON
+    second = iteration()
+    second.load_state_dict(state)
+    assert second._next.ids == first._next.ids and second._next.step == 3
+    assert {pid: (a.stage, a.start) for pid, a in second._next.assignments.items()} == \
+           {pid: (a.stage, a.start) for pid, a in first._next.assignments.items()}
+    assert iteration().state_dict() == {"next_draw": None}
 
 
 def test_bad_data_path_fails_before_anything_starts(tmp_path, capsys):
