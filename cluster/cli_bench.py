@@ -86,6 +86,26 @@ def run_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_loop_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="YAML config (default: the bundled CPU default)")
+    parser.add_argument("--iterations", type=int, default=3, help="timed iterations per configuration (after one warm-up)")
+    parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. rollout.max_new_tokens=64")
+    parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+
+
+def run_loop(args: argparse.Namespace) -> int:
+    from cluster.bench import format_table, run_bench
+    from cluster.config import load_config
+
+    if args.iterations < 1:
+        raise ValueError("--iterations must be at least 1")
+    report = run_bench(load_config(args.config, args.overrides), iterations=args.iterations)
+    print(format_table(report))
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
 # name -> (help, add_arguments, run)
 SUBVERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "learner": ("tokens/s of a PPO update: DeepSpeed vs plain torch, and peak memory",
@@ -94,6 +114,8 @@ SUBVERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                   add_executors_arguments, run_executors),
     "rollout": ("tokens/s of each generation backend, weight-sync time, rollout log-prob gaps",
                 add_rollout_arguments, run_rollout),
+    "loop": ("the training loop: seconds per phase, overlap, samples/s with 1 and 2 executor workers, off-policy",
+             add_loop_arguments, run_loop),
 }
 
 

@@ -24,8 +24,7 @@ from cluster.warmstart import warm_start
 from core.settings import to_dict
 from curriculum.state import CurriculumState
 from executors.pool import ExecutorPool
-from learner.export import full_state_dict
-from learner.ppo import PPOLearner
+from learner.group import make_learner
 from models.resolve import resolve_model
 
 RL_EVAL_PROBLEMS = 128
@@ -40,9 +39,9 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     model_dir = warm_start(cfg, base, sets.get("sft", []), log)
     connect(cfg)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    learner = make_learner(model_dir, cfg.learner)  # first: its placement group reserves its GPUs
     executors = ExecutorPool(cfg.executor)
     rollout = RolloutPool(cfg.rollout, model_dir)
-    learner = PPOLearner.from_pretrained(model_dir, cfg.learner)
     curriculum = CurriculumState.from_problems(sets["rl"], cfg.curriculum, seed=cfg.seed)
     order = DataOrder([p.id for p in sets["rl"]], cfg.seed)
     logger = MetricsLogger(cfg, run_dir)
@@ -59,6 +58,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
         after = evals.run("after RL")
     finally:
         iteration.close()
+        learner.close()
         logger.close()
         rollout.shutdown()
         executors.close()
@@ -101,7 +101,7 @@ def _resume(run_dir: Path, learner, curriculum, order, iteration, rollout, log) 
     curriculum.load_state_dict(resumed.client_state["curriculum"])
     order.load_state_dict(resumed.client_state["order"])
     iteration.load_state_dict(resumed.client_state.get("iteration", {}))
-    rollout.update_weights(full_state_dict(learner.engines.policy), version=rollout.policy_version + 1)
+    rollout.update_weights(learner.policy_state_dict(), version=rollout.policy_version + 1)
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
 

@@ -23,7 +23,6 @@ from curriculum.prompt import build_prompt
 from curriculum.state import CurriculumState, StageResult, StartAssignment
 from executors.judge import Submission
 from learner.batches import PPOBatch
-from learner.export import full_state_dict
 
 
 class DataOrder:
@@ -129,7 +128,7 @@ class PPOIteration:
             self._prefetch.result()  # the next batch's generation must finish on the old weights
             timings["wait_for_next_batch"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.rollout.update_weights(full_state_dict(self.learner.engines.policy), version=version + 1)
+        self.rollout.update_weights(self.learner.policy_state_dict(), version=version + 1)
         timings["sync"] = time.perf_counter() - t
         self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
         lag = [version - s.policy_version for s in current.samples]

@@ -34,12 +34,17 @@ class LearnerConfig:
     Batch sizes count sequences across all ranks: an optimizer step sees `minibatch_size`
     sequences, fed as micro-batches of `micro_batch_size` per rank, so gradient
     accumulation is minibatch_size / (micro_batch_size * world size).  `critic_path`
-    None starts the critic from the policy's model directory.
+    None starts the critic from the policy's model directory.  `num_workers` 0 keeps the
+    learner in the driver process (the laptop default); N >= 1 runs N DeepSpeed ranks as
+    Ray actors reserved together on one node by a placement group (learner/group.py),
+    each with `cpus_per_worker` CPUs and `gpus_per_worker` GPUs.
     """
 
     zero_stage: int = field(default=0, metadata=rng(0, 3))
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    num_gpus: int = field(default=0, metadata=rng(0))
+    num_workers: int = field(default=0, metadata=rng(0))  # 0: in the driver; N: N ranks as Ray actors
+    cpus_per_worker: float = field(default=1.0, metadata=rng(0))
+    gpus_per_worker: float = field(default=0.0, metadata=rng(0))
     lr: float = field(default=5e-5, metadata=rng(0, exclusive_min=True))
     critic_lr: float = field(default=1e-3, metadata=rng(0, exclusive_min=True))
     kl_beta: float = field(default=0.1, metadata=rng(0))

@@ -26,6 +26,7 @@ from learner.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from learner.config import LearnerConfig
 from learner.dist import all_reduce_mean, setup_distributed
 from learner.engines import Engine, PPOEngines, build_ppo_engines, micro_batches
+from learner.export import full_state_dict
 from learner.ppo_math import (KLController, compute_kl, entropy_from_logits, gae, logprobs_from_logits,
                               masked_mean, policy_loss, token_rewards, value_loss, whiten)
 
@@ -167,6 +168,13 @@ class PPOLearner:
         resumed = load_checkpoint(root, {"policy": self.engines.policy, "critic": self.engines.critic}, tag)
         self.load_state_dict(resumed.learner_state)
         return resumed
+
+    def policy_state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The policy's full weights for the rollout actors (None on ranks other than 0)."""
+        return full_state_dict(self.engines.policy)
+
+    def close(self) -> None:
+        """Nothing to release in-process (a LearnerGroup stops its actors here)."""
 
     def state_dict(self) -> dict[str, Any]:
         """The learner's own state beyond the engines (JSON-safe, for checkpoints)."""

@@ -1,0 +1,40 @@
+"""The learner as a placement-grouped group of Ray actors (two gloo ranks on CPU)."""
+
+import pytest
+import ray
+
+from learner.bench import synthetic_batch
+from learner.config import LearnerConfig
+from learner.group import LearnerGroup, make_learner
+
+CFG = LearnerConfig(num_workers=2, minibatch_size=8, micro_batch_size=2)
+
+
+@pytest.mark.slow
+def test_two_ranks_train_in_step_and_checkpoint(ray_session, tiny_model_dir, tmp_path):
+    group = make_learner(tiny_model_dir, CFG)
+    try:
+        assert isinstance(group, LearnerGroup) and group.rows_per_step == 8
+        table = ray.util.placement_group_table(group.placement)
+        assert table["strategy"] == "STRICT_PACK" and len(table["bundles"]) == 2
+        before = group.policy_digests()
+        stats = group.update(synthetic_batch(2048, 16, 6, 10, seed=1))
+        assert stats.action_tokens > 0 and stats.policy_loss == stats.policy_loss
+        after = group.policy_digests()
+        assert after[0] == after[1] != before[0]  # shards differ, gradients are all-reduced
+        weights = group.policy_state_dict()
+        assert weights and all(t.device.type == "cpu" for t in weights.values())
+        group.save_checkpoint(tmp_path / "ckpt", 1, {"note": "x"})
+        group.update(synthetic_batch(2048, 8, 6, 10, seed=2))
+        resumed = group.load_checkpoint(tmp_path / "ckpt")
+        assert resumed.step == 1 and resumed.client_state == {"note": "x"}
+        assert group.policy_digests() == after
+        with pytest.raises(ValueError, match="whole optimizer steps on 2 ranks"):
+            group.update(synthetic_batch(2048, 12, 6, 10))
+    finally:
+        group.close()
+
+
+def test_a_group_no_node_can_hold_fails_at_once(ray_session, tiny_model_dir):
+    with pytest.raises(RuntimeError, match="no node can hold the learner.*learner.num_workers"):
+        LearnerGroup(tiny_model_dir, LearnerConfig(num_workers=3, cpus_per_worker=64.0))
