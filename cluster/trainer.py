@@ -89,6 +89,7 @@ class Collected:
     samples: list[Sample]
     overlap: float
     timings: dict[str, float]
+    queue: dict[str, float]  # executor queue depth while this batch was judged: mean, max
 
 
 class PPOIteration:
@@ -132,7 +133,7 @@ class PPOIteration:
         timings["sync"] = time.perf_counter() - t
         self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
         lag = [version - s.policy_version for s in current.samples]
-        metrics = self._metrics(current.samples, stats, timings, time.perf_counter() - start, dropped, current.overlap)
+        metrics = self._metrics(current, stats, timings, time.perf_counter() - start, dropped)
         metrics["policy_lag"] = sum(lag) / max(1, len(lag))
         return metrics
 
@@ -156,7 +157,7 @@ class PPOIteration:
         prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start)
                    for pid in draw.ids}
         samples, overlap = self._generate_and_judge(draw.step, draw.ids, prompts, draw.assignments, timings)
-        return Collected(draw, samples, overlap, timings)
+        return Collected(draw, samples, overlap, timings, self.executors.take_queue_depths())
 
     def state_dict(self) -> dict:
         """A batch drawn for the next step but not yet trained on (off-policy mode): a
@@ -218,8 +219,8 @@ class PPOIteration:
                                         [s.reward for s in kept], self.tokenizer.pad_token_id, executed=executed)
         return batch, len(samples) - whole
 
-    def _metrics(self, samples, stats, timings, seconds, dropped, overlap) -> dict:
-        n = len(samples)
+    def _metrics(self, current: Collected, stats, timings, seconds, dropped) -> dict:
+        samples, queue, n = current.samples, current.queue, len(current.samples)
         verdicts = Counter(s.verdict for s in samples)
         masked = [1 - sum(s.keep) / len(s.keep) for s in samples if s.keep]
         tokens = sum(len(s.completion_ids) for s in samples)
@@ -237,8 +238,9 @@ class PPOIteration:
             **{f"curriculum/problems_at_stage_{k}": v for k, v in summary["problems_per_stage"].items()},
             "samples_dropped": dropped,
             "tokens_per_second": tokens / max(timings["generate"], 1e-9),
-            "overlap": overlap,
-            "executor_queue_depth": self.executors.queue_depth,
+            "overlap": current.overlap,
+            "executor_queue_depth": queue["mean"],
+            "executor_queue_depth_max": queue["max"],
             **{f"time/{k}": v for k, v in timings.items()},
             "time/iteration": seconds,
             **{f"learner/{k}": v for k, v in asdict(stats).items()},

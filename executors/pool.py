@@ -63,6 +63,7 @@ class ExecutorPool:
         self.max_in_flight = max_in_flight
         self.queue_depth = 0  # submissions handed to the pool and not yet answered
         self.resubmitted = 0
+        self._depths: list[int] = []  # queue_depth seen each time a chunk came back
 
     def layers(self) -> tuple[str, ...]:
         return ray.get(self.actors[0].layers.remote())
@@ -93,6 +94,7 @@ class ExecutorPool:
             if not in_flight:
                 return
             [ref], _ = ray.wait(list(in_flight), num_returns=1)
+            self._depths.append(self.queue_depth)
             actor, chunk, attempts = in_flight.pop(ref)
             load[actor] -= 1
             try:
@@ -108,6 +110,12 @@ class ExecutorPool:
                     done.add(index)
                     self.queue_depth -= 1
                     yield index, result
+
+    def take_queue_depths(self) -> dict[str, float]:
+        """Mean and peak queue depth over the chunks answered since the last call (the
+        depth at the end of a batch is always 0, so it is sampled while streaming)."""
+        depths, self._depths = self._depths, []
+        return {"mean": sum(depths) / len(depths) if depths else 0.0, "max": float(max(depths, default=0))}
 
     def _submit(self, chunk, attempts, in_flight, load, coverage) -> None:
         actor = min(range(len(self.actors)), key=load.__getitem__)

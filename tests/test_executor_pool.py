@@ -35,6 +35,10 @@ def test_results_in_order_and_correct(pool):
     results = pool.judge(_submissions(24))
     assert [r.passed for r in results] == [i % 2 == 0 for i in range(24)], [(r.verdict, r.error) for r in results]
     assert pool.queue_depth == 0
+    # Backpressure bounds the depth: 2 actors x 2 chunks in flight x 4 programs.
+    depths = pool.take_queue_depths()
+    assert depths["max"] == 16 and 4 <= depths["mean"] <= 16
+    assert pool.take_queue_depths() == {"mean": 0.0, "max": 0.0}
     assert "rlimits" in pool.layers()
 
 

@@ -32,6 +32,7 @@ def test_train_runs_logs_checkpoints_and_resumes(ray_session, tmp_path, cache_di
                 "tokens_per_second", "time/generate", "time/learn", "time/sync", "executor_queue_depth"):
         assert key in rows[0], key
     assert sum(v for k, v in rows[0].items() if k.startswith("verdict/")) == pytest.approx(1.0)
+    assert rows[0]["executor_queue_depth_max"] >= 1  # sampled while the batch streamed
     assert (run / "checkpoints" / "latest").exists() and list((run / "wandb").iterdir())
     assert all(r["policy_lag"] == 0 for r in rows)  # on-policy
     # Resume: the run continues at the saved iteration, not from the start, and reports
