@@ -3,11 +3,16 @@
 RL rollouts (any CCCS stage), SFT and evaluation all call `build_prompt`, so the model
 sees one format everywhere; SFT and evaluation use position 0 (no canonical prefix).
 
-Code prefix.  At a start point with offset > 0 the prefix is `solution[:offset]`: the
-canonical solution up to the conditional statement, ending with that line's
-indentation (starter code included, since the solution begins with it).  At position
-0 it is the starter code ("" without one).  The program the executor runs is always
-`prompt.prefix + completion`.
+Code prefix.  At a start point with offset > 0 the prefix is the canonical solution up
+to the line of the conditional statement, ending just before the line break that
+precedes it (starter code included, since the solution begins with it); the model
+writes the line break, the indentation and the conditional.  Cutting at the
+statement itself (after its indentation) would leave a token boundary that byte-level
+BPE never produces inside code ("\n    " then "if" where training text has "\n   "
+then " if"): measured on the bundled SFT model, first-stage start points passed 46% of
+the time with that cut and 92% with this one (position 0: about 83%).  At position 0
+the prefix is the starter code ("" without one); SFT is trained on that very split.
+The program the executor runs is always `prompt.prefix + completion`.
 
 Format.  With a chat template (tokenizer.chat_template set and `chat` not False) the
 statement is the user's message, and the code prefix opens the assistant's turn, right
@@ -57,7 +62,17 @@ def code_prefix(problem: Problem, start: StartPoint | None = None) -> str:
         raise ValueError(f"problem {problem.id!r} has no canonical solution to take a prefix from")
     if start.offset > len(solution):
         raise ValueError(f"start offset {start.offset} is past the end of {problem.id!r}'s solution")
-    return solution[: start.offset]
+    return healed_cut(solution[: start.offset])
+
+
+def healed_cut(prefix: str) -> str:
+    """`prefix` without its last line's indentation and the line break before it, when
+    that last line holds nothing else (see the module docstring: token boundaries)."""
+    line_start = prefix.rfind("\n") + 1
+    if prefix[line_start:].strip(" \t"):
+        return prefix  # the start is not at the beginning of its line: leave it alone
+    cut = prefix[:line_start]
+    return cut[:-2] if cut.endswith("\r\n") else cut[:-1] if cut.endswith("\n") else cut
 
 
 def comment_block(statement: str) -> str:

@@ -394,12 +394,24 @@ def test_plain_prompt_marks_the_prefix(tokenizer):
     start = find_start_points(SOLUTION).conditionals[1]  # the `if`, line 5
     prompt = build_prompt(p, tokenizer, start)
     assert not prompt.chat and prompt.start == start
-    assert prompt.prefix == SOLUTION[: start.offset] and prompt.prefix.endswith("\n        ")
+    # Cut before the line break of the `if` line: the model writes "\n        if ...".
+    assert prompt.prefix == "def f(xs):\n    # café 😀\n    total = 0\n    for x in xs:"
     assert prompt.text == "# Sum the positive numbers.\n# Return 0 for none.\n\n" + prompt.prefix
     lo, hi = prompt.prefix_span
     assert decode(tokenizer, prompt.input_ids[lo:hi]) == prompt.prefix
     assert decode(tokenizer, prompt.input_ids[:lo]) == prompt.head
     assert hi == len(prompt.input_ids)
+
+
+def test_the_prefix_ends_where_code_tokenises_the_same_as_in_training(tokenizer):
+    # Ending at the statement would split "\n        if" where whole code never splits.
+    p = problem(SOLUTION, statement="Sum.")
+    start = find_start_points(SOLUTION).conditionals[1]
+    prompt = build_prompt(p, tokenizer, start)
+    whole = tokenizer(SOLUTION, add_special_tokens=False).input_ids
+    ids = tokenizer(prompt.prefix, add_special_tokens=False).input_ids
+    assert whole[: len(ids)] == ids  # the prefix's tokens are a prefix of the solution's
+    assert SOLUTION.startswith(prompt.prefix) and SOLUTION[len(prompt.prefix):].startswith("\n        if")
 
 
 def test_position_0_has_an_empty_prefix_or_just_the_starter(tokenizer):
@@ -423,9 +435,9 @@ def test_chat_prompt_puts_the_prefix_in_the_assistant_turn(tokenizer):
     prompt = build_prompt(p, tok, start)
     assert prompt.chat
     head = "<|im_start|>user\nSum the positive numbers.<|im_end|>\n<|im_start|>assistant\n"
-    assert prompt.head == head and prompt.text == head + SOLUTION[: start.offset]
+    assert prompt.head == head and prompt.text == head + "def f(xs):\n    # café 😀\n    total = 0"
     lo, hi = prompt.prefix_span
-    assert decode(tok, prompt.input_ids[lo:hi]) == prompt.prefix == SOLUTION[: start.offset]
+    assert decode(tok, prompt.input_ids[lo:hi]) == prompt.prefix == "def f(xs):\n    # café 😀\n    total = 0"
     assert "😀" in prompt.prefix
     assert decode(tok, prompt.input_ids[:lo]) == head
     fenced = build_prompt(p, tok, start, fence="```python\n")
