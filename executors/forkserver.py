@@ -202,6 +202,7 @@ class Server:
                 return reaped
             reaped += 1
 
+
 def _sweep_uid(uid: int, gid: int) -> None:
     """In a forked helper: become `uid` and SIGKILL every process of it until none is
     left (a fork bomb keeps forking while the first sweep runs); never returns."""

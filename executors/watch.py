@@ -18,10 +18,11 @@ import signal
 import struct
 import time
 
+from child import EXIT_STALE  # the child could not prepare a later test
+
 RESULT_CAP = 64 << 20
 STDERR_CAP = 1 << 16
 EXIT_GRACE_S = 0.2
-EXIT_STALE = 72  # child.EXIT_STALE: the child could not prepare a later test
 
 
 class TestOutput:
