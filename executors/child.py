@@ -73,7 +73,7 @@ class TestChild:
         except BaseException as exc:  # noqa: BLE001 - our failure, reported as such
             self._setup_failed(exc)
         for offset, (test, code, seen) in enumerate(self._test_steps()):
-            if offset and not _read(FD_CTL, 1):
+            if offset and not self._go():
                 _exit(0)  # the server is done with us
             try:
                 self.prepare(test, offset)
@@ -83,6 +83,15 @@ class TestChild:
                 self._setup_failed(exc)  # in a fresh child it is our failure
             harness.run(code, test, self._reporter(self.first_index + offset, seen))
         _exit(0)
+
+    @staticmethod
+    def _go() -> bool:
+        """Wait for the server's go byte; a program that closed our pipe gets its next
+        test run by a fresh child."""
+        try:
+            return bool(_read(FD_CTL, 1))
+        except OSError:
+            _exit(EXIT_STALE)
 
     def _setup_failed(self, exc: BaseException) -> None:
         _write(FD_RES, frame({"status": "sandbox_error", "exc_msg": _describe(exc),

@@ -123,7 +123,11 @@ class ChildWatch:
             self.exiting = True  # it exits by itself; the server reaps it (await_exit)
             return False
         self.test_start, self.deadline = now, now + self.limits["timeout_s"]
-        os.write(self.ctl_fd, b"g")
+        try:
+            os.write(self.ctl_fd, b"g")
+        except OSError:  # the program closed the child's end: a fresh child runs the rest
+            self._kill_and_reap()
+            return False
         return True
 
     def _child_exited(self) -> None:

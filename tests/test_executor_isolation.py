@@ -58,6 +58,14 @@ def test_closed_stdout_and_leaked_fds_do_not_break_the_next_test(judge):
     assert result.verdict == PASS, result
 
 
+def test_closing_the_servers_pipes_costs_no_later_test(judge):
+    # fds 3-6 are the child's report and control pipes and its spare copies of stdout and
+    # stderr: a program that closes them is its own first test's problem, not the next's.
+    program = "import os\nprint(int(input()) * 2)\nfor fd in (4, 5, 6):\n    os.close(fd)\n"
+    result = judge.judge(stdio(("3\n", "6\n"), ("5\n", "10\n"), ("7\n", "14\n")), program)
+    assert result.verdict == PASS, result
+
+
 def test_a_crash_is_charged_to_its_test_only(judge):
     program = "import os\nn = int(input())\nif n == 3:\n    os._exit(3)\nprint(n * 2)\n"
     result = judge.judge(stdio(("3\n", "6\n"), ("5\n", "10\n"), ("7\n", "14\n")), program)
