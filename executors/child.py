@@ -42,19 +42,25 @@ EXIT_STALE = 72  # a later test could not be prepared: the server runs it in a f
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 # Bound at import, in the server, before any program exists ("child" is a guarded module,
 # so these names are restored after every program too).
-_dup2, _closerange, _chdir, _read, _write, _close = os.dup2, os.closerange, os.chdir, os.read, os.write, os.close
+_dup2, _closerange, _chdir, _read, _close = os.dup2, os.closerange, os.chdir, os.read, os.close
 _memfd_create, _lseek, _exit = os.memfd_create, os.lseek, os._exit
 _getrusage, _getrlimit, _setrlimit = resource.getrusage, resource.getrlimit, resource.setrlimit
 _RUSAGE_SELF, _RLIMIT_CPU, _RLIM_INFINITY = resource.RUSAGE_SELF, resource.RLIMIT_CPU, resource.RLIM_INFINITY
-_open = io.open
-_dumps, _pack, _sys_dict = json.dumps, struct.pack, sys.__dict__
+_open, _sys_dict = io.open, sys.__dict__
 _scandir, _unlink, _rmtree = os.scandir, os.unlink, shutil.rmtree
 
 
-def frame(message: dict) -> bytes:
-    """4-byte big-endian length, then the JSON body (both directions use it)."""
-    data = _dumps(message, default=repr).encode()
+def frame(message: dict, _dumps=json.dumps, _pack=struct.pack, _repr=repr) -> bytes:
+    """4-byte big-endian length, then the JSON body (every pipe of the server uses it).
+    Its helpers are bound as defaults: a program cannot rebind them before its report."""
+    data = _dumps(message, default=_repr).encode()
     return _pack(">I", len(data)) + data
+
+
+def write_all(fd: int, data: bytes, _write=os.write, _memoryview=memoryview) -> None:
+    view = _memoryview(data)
+    while view:
+        view = view[_write(fd, view):]
 
 
 class TestChild:
@@ -94,8 +100,9 @@ class TestChild:
             _exit(EXIT_STALE)
 
     def _setup_failed(self, exc: BaseException) -> None:
-        _write(FD_RES, frame({"status": "sandbox_error", "exc_msg": _describe(exc),
-                              "nonce": self.nonce, "index": self.first_index}))
+        message = f"{type(exc).__name__}: {harness.safe_str(exc)}"
+        write_all(FD_RES, frame({"status": "sandbox_error", "exc_msg": message,
+                                 "nonce": self.nonce, "index": self.first_index}))
         _exit(EXIT_SETUP_FAILED)
 
     def confine(self) -> None:
@@ -131,9 +138,8 @@ class TestChild:
         streams, solution, start = self.streams, harness.SOLUTION_FILE, self.cpu_at_start
         nonce = self.nonce
 
-        def report(outcome: dict, _dumps=_dumps, _pack=_pack, _write=_write, _getrusage=_getrusage,
-                   _self=_RUSAGE_SELF, _sorted=sorted, _memoryview=memoryview, _repr=repr,
-                   _BaseException=BaseException) -> None:
+        def report(outcome: dict, _frame=frame, _write_all=write_all, _getrusage=_getrusage,
+                   _self=_RUSAGE_SELF, _sorted=sorted, _BaseException=BaseException) -> None:
             # Everything here is bound before the program ran: a stdio program's report
             # is written before the guarded modules are restored.
             for stream in streams:
@@ -145,10 +151,7 @@ class TestChild:
             outcome["lines"] = _sorted(seen.get(solution, ())) if seen is not None else []
             outcome["cpu_s"] = usage.ru_utime + usage.ru_stime - start
             outcome["nonce"], outcome["index"] = nonce, index
-            body = _dumps(outcome, default=_repr).encode()
-            data = _memoryview(_pack(">I", len(body)) + body)
-            while data:
-                data = data[_write(FD_RES, data):]
+            _write_all(FD_RES, _frame(outcome))
 
         return report
 
@@ -181,9 +184,7 @@ def sandbox_environment(workdir: str) -> None:
 def _point_stdin(data: str) -> None:
     """stdin from a memory file: no pipe to keep fed, EOF right after the input."""
     fd = _memfd_create("stdin")
-    view = memoryview(data.encode())
-    while view:
-        view = view[_write(fd, view):]
+    write_all(fd, data.encode())
     _lseek(fd, 0, 0)
     _dup2(fd, 0)
     _close(fd)
@@ -220,9 +221,3 @@ def empty_dir(path: str) -> None:
                 except OSError:
                     pass
 
-
-def _describe(exc: BaseException) -> str:
-    try:
-        return f"{type(exc).__name__}: {exc}"
-    except Exception:  # noqa: BLE001 - some exception classes cannot even print
-        return type(exc).__name__

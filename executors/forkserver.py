@@ -129,9 +129,9 @@ class Server:
 
     def load(self, program: str, coverage: bool, tests: int) -> dict:
         """Compile once per program; every child inherits the code objects.  With
-        coverage each test gets its own instrumented copy (slipcover removes a line's
-        probe the first time it fires, so a copy serves one test), made here, where the
-        pages are warm, rather than in each child, where every allocation is a fault."""
+        coverage each test gets its own instrumented copy (a slipcover probe reports its
+        line only the first time it fires, so a copy serves one test), made here, where
+        the pages are warm, rather than in each child, where every allocation is a fault."""
         self.codes = []
         try:
             code = compile(program, harness.SOLUTION_FILE, "exec", dont_inherit=True)
@@ -146,9 +146,11 @@ class Server:
 
     def instrumented(self, code) -> tuple:
         """A copy of `code` with slipcover's line probes, and the set its lines land in.
-        Immediate mode: a probe removes itself the first time it fires (low overhead).
-        A non-empty `parent` skips slipcover's own bookkeeping of the file's lines (for
-        its reports, which we do not use): half the instrumentation time."""
+        Immediate mode asks a probe to remove itself after its first hit; on Python 3.11
+        that removal does not reach the bytecode the interpreter runs (its adaptive
+        copy), so every executed line keeps paying a call (see README).  A non-empty
+        `parent` skips slipcover's own bookkeeping of the file's lines (for its reports,
+        which we do not use): half the instrumentation time."""
         coverage = self.slipcover.Slipcover(immediate=True, exclude_lines=[])
         return coverage.instrument(code, parent=code), coverage.newly_seen
 
@@ -269,10 +271,7 @@ def _read_exact(n: int) -> bytes | None:
 
 
 def _send(message: dict) -> None:
-    data = json.dumps(message).encode()
-    view = memoryview(struct.pack(">I", len(data)) + data)
-    while view:
-        view = view[os.write(1, view):]
+    child.write_all(1, child.frame(message))
 
 
 if __name__ == "__main__":

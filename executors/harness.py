@@ -237,7 +237,7 @@ def _run_assert_test(namespace: dict, test: dict, restore) -> None:
 
 def _describe(exc: BaseException, stage: str) -> dict:
     kind = type(exc).__name__
-    out = {"status": "exception", "stage": stage, "exc_type": kind, "exc_msg": _safe_str(exc)[:2000]}
+    out = {"status": "exception", "stage": stage, "exc_type": kind, "exc_msg": safe_str(exc)[:2000]}
     if isinstance(exc, SystemExit):
         out["status"] = "exit"
         out["exit_code"] = exc.code if isinstance(exc.code, int) else 1
@@ -251,7 +251,7 @@ def _describe(exc: BaseException, stage: str) -> dict:
     return out
 
 
-def _safe_str(exc: BaseException) -> str:
+def safe_str(exc: BaseException) -> str:
     try:
         return str(exc)
     except BaseException:  # noqa: BLE001 - a program's exception may break even str()

@@ -45,7 +45,7 @@ class TestOutput:
 class ChildWatch:
     def __init__(self, pid: int, fds: dict[str, int], ctl_fd: int, limits: dict, nonce: str,
                  first_index: int, count: int, start: float) -> None:
-        self.pid, self.fds, self.ctl_fd, self.limits = pid, fds, ctl_fd, limits
+        self.pid, self.ctl_fd, self.limits = pid, ctl_fd, limits
         self.nonce, self.index, self.end_index = nonce, first_index, first_index + count
         self.first_index = first_index
         self.out_cap = limits["max_output_bytes"]
@@ -86,13 +86,17 @@ class ChildWatch:
             if name is None:
                 continue
             data = os.read(fd, 1 << 16)
-            if not data:
-                del self.open_fds[fd]
-            elif name == "res":
-                self.results += data
+            if data:
+                self._store(name, data)
             else:
-                self.output.add(name, data)
+                del self.open_fds[fd]
         return self.output.sizes["out"] > self.out_cap
+
+    def _store(self, name: str, data: bytes) -> None:
+        if name == "res":
+            self.results += data
+        else:
+            self.output.add(name, data)
 
     def _take_reports(self) -> bool:
         """Handle every complete report; False once this child is finished with."""
@@ -178,10 +182,7 @@ class ChildWatch:
                 data = os.read(fd, 1 << 16)
                 if not data:
                     break
-                if name == "res":
-                    self.results += data
-                else:
-                    self.output.add(name, data)
+                self._store(name, data)
 
 
 def await_exit(pid: int) -> None:
