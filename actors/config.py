@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
-from core.rollout import SamplingSettings
+from core.rollout import GenerationRequest, SamplingSettings
 from core.settings import rng
 
 
@@ -42,6 +42,15 @@ class RolloutConfig:
     vllm_tensor_parallel_size: int = field(default=1, metadata=rng(1))
     vllm_max_model_len: int | None = field(default=None, metadata=rng(16))
     vllm_cpu_kvcache_gb: float = field(default=1.0, metadata=rng(0, exclusive_min=True))
+
+    def requests(self, prompt_ids: Sequence[Sequence[int]], request_ids: Sequence[str], seed: int,
+                 n: int | None = None) -> list[GenerationRequest]:
+        """One request per prompt with these sampling settings and `n` (default
+        samples_per_prompt) completions; request k's completions use seeds seed + k*n ..
+        seed + k*n + n - 1, so no two prompts share a random stream."""
+        n = n or self.samples_per_prompt
+        return [GenerationRequest(tuple(ids), n=n, request_id=rid, sampling=self.sampling(seed=seed + k * n))
+                for k, (ids, rid) in enumerate(zip(prompt_ids, request_ids))]
 
     def sampling(self, seed: int | None = None) -> SamplingSettings:
         """The sampling settings of a training rollout (optionally seeded)."""

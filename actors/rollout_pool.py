@@ -126,7 +126,7 @@ class RolloutPool:
         if version <= self._version:
             raise ValueError(f"weights version must increase: {version} <= {self._version}")
         start = time.perf_counter()
-        if self._route() == "nccl":
+        if self._route(weights) == "nccl":
             from actors.vllm_nccl import NcclWeightSender
 
             module = weights if isinstance(weights, torch.nn.Module) else None
@@ -142,11 +142,14 @@ class RolloutPool:
         self._latest, self._version = handle, version
         return SyncStats(version, "object_store", time.perf_counter() - start, handle.num_bytes)
 
-    def _route(self) -> str:
+    def _route(self, weights) -> str:
+        """`auto` broadcasts over NCCL only what it can: a module living in this process
+        (the learner in the driver) to vLLM actors on GPUs.  A state dict (what a Ray
+        learner group hands over) goes through the object store."""
         if self.cfg.weight_sync != "auto":
             return self.cfg.weight_sync
         gpu = self.cfg.backend == "vllm" and self.cfg.gpus_per_actor > 0 and torch.cuda.is_available()
-        return "nccl" if gpu else "object_store"
+        return "nccl" if gpu and isinstance(weights, torch.nn.Module) else "object_store"
 
     def actor_versions(self) -> list[int]:
         import ray

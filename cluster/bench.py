@@ -18,9 +18,8 @@ from transformers import AutoTokenizer
 from actors.rollout_pool import RolloutPool
 from cluster.config import TrainConfig
 from cluster.runtime import connect, preflight
-from cluster.trainer import DataOrder, PPOIteration
+from cluster.trainer import PPOIteration
 from cluster.warmstart import warm_start
-from curriculum.state import CurriculumState
 from executors.pool import ExecutorPool
 from learner.group import make_learner
 from models.resolve import resolve_model
@@ -36,8 +35,8 @@ def run_bench(cfg: TrainConfig, iterations: int = 3, log=print) -> dict:
     model_dir = warm_start(cfg, resolve_model(cfg.model, seed=cfg.seed), sets.get("sft", []), log)
     connect(cfg)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    learner = make_learner(model_dir, cfg.learner)  # first, as in training: a learner group reserves its GPUs
     rollout = RolloutPool(cfg.rollout, model_dir)
-    learner = make_learner(model_dir, cfg.learner)
     report = {"iterations": iterations, "problems_per_iteration": cfg.problems_per_iteration,
               "samples_per_prompt": cfg.rollout.samples_per_prompt, "configurations": []}
     try:
@@ -59,9 +58,7 @@ def run_bench(cfg: TrainConfig, iterations: int = 3, log=print) -> dict:
 
 def _time_configuration(cfg: TrainConfig, problems, tokenizer, rollout, learner) -> list[dict]:
     executors = ExecutorPool(cfg.executor)
-    curriculum = CurriculumState.from_problems(problems, cfg.curriculum, seed=cfg.seed)
-    order = DataOrder([p.id for p in problems], cfg.seed)
-    iteration = PPOIteration(cfg, problems, tokenizer, rollout, executors, learner, curriculum, order)
+    iteration = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, learner)
     try:
         return [iteration.run(step) for step in range(cfg.iterations)]
     finally:

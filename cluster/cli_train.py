@@ -24,7 +24,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     ev.add_argument("--format", default=None)
     ev.add_argument("-n", type=int, default=4, help="samples per problem")
     ev.add_argument("-k", default="1", help="comma-separated k values, e.g. 1,5,10")
-    ev.add_argument("--temperature", type=float, default=0.8)
+    ev.add_argument("--temperature", type=float, default=None, help="default: rollout.temperature")
     ev.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     ev.add_argument("--out", default=None, help="per-problem JSON lines report")
     add_config_arguments(ev)
@@ -56,13 +56,16 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"-k {max(ks)} needs -n >= {max(ks)}")
     check_model_path(args.model)
     cfg = load_config(args.config, args.overrides)
-    cfg = replace(cfg, rollout=replace(cfg.rollout, backend=args.backend))
+    rollout_cfg = replace(cfg.rollout, backend=args.backend)
+    if args.temperature is not None:
+        rollout_cfg = replace(rollout_cfg, temperature=args.temperature)
+    cfg = replace(cfg, rollout=rollout_cfg)
     problems = load_problems(args.problems, fmt=args.format).problems
     connect(cfg)
     executors, rollout = ExecutorPool(cfg.executor), RolloutPool(cfg.rollout, args.model)
     try:
         report = evaluate(problems, AutoTokenizer.from_pretrained(args.model), rollout, executors, args.n, ks,
-                          args.temperature, cfg.rollout.top_p, cfg.rollout.max_new_tokens, cfg.seed)
+                          cfg.rollout, cfg.seed)
     finally:
         rollout.shutdown()
         executors.close()

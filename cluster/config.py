@@ -56,7 +56,7 @@ class TrainConfig:
     problems_per_iteration: int = field(default=16, metadata=rng(1))
     checkpoint_every: int = field(default=10, metadata=rng(0))
     eval_samples: int = field(default=4, metadata=rng(1))
-    eval_problems: int = field(default=0, metadata=rng(0))  # 0: the whole held-out split
+    eval_problems: int = field(default=0, metadata=rng(0))  # 0: all held-out and 128 RL-pool problems; N: N of each
     output_dir: str = "outputs/run"
     # Generate the next batch while the learner trains on this one (staleness 1, logged
     # as policy_lag); off by default: on 2 CPU cores the phases compete for the cores.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from core.problem import Problem
-from core.rollout import GenerationRequest, SamplingSettings
+from actors.config import RolloutConfig
 from curriculum.prompt import build_prompt
 from executors.judge import Submission
 
@@ -44,12 +44,12 @@ class EvalReport:
 
 
 def evaluate(problems: Sequence[Problem], tokenizer, rollout, executors, n: int, ks: Sequence[int],
-             temperature: float, top_p: float, max_new_tokens: int, seed: int = 0) -> EvalReport:
-    """Sample with `rollout` (a RolloutPool), judge with `executors` (an ExecutorPool);
-    judging starts as soon as each problem's samples come back."""
-    sampling = SamplingSettings(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+             sampling: RolloutConfig, seed: int = 0) -> EvalReport:
+    """Sample with `rollout` (a RolloutPool) under the rollout config's sampling (the
+    training one: temperature, top-p, length, stop strings), judge with `executors` (an
+    ExecutorPool); judging starts as soon as each problem's samples come back."""
     prompts = {p.id: build_prompt(p, tokenizer) for p in problems}
-    requests = [GenerationRequest(prompts[p.id].input_ids, n=n, request_id=p.id, sampling=sampling) for p in problems]
+    requests = sampling.requests([prompts[p.id].input_ids for p in problems], [p.id for p in problems], seed, n=n)
     by_id = {p.id: p for p in problems}
 
     def submissions():

@@ -19,10 +19,9 @@ from cluster.config import TrainConfig
 from cluster.evaluate import evaluate
 from cluster.metrics import MetricsLogger
 from cluster.runtime import connect, preflight
-from cluster.trainer import DataOrder, PPOIteration
+from cluster.trainer import PPOIteration
 from cluster.warmstart import warm_start
 from core.settings import to_dict
-from curriculum.state import CurriculumState
 from executors.pool import ExecutorPool
 from learner.group import make_learner
 from models.resolve import resolve_model
@@ -42,11 +41,9 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     learner = make_learner(model_dir, cfg.learner)  # first: its placement group reserves its GPUs
     executors = ExecutorPool(cfg.executor)
     rollout = RolloutPool(cfg.rollout, model_dir)
-    curriculum = CurriculumState.from_problems(sets["rl"], cfg.curriculum, seed=cfg.seed)
-    order = DataOrder([p.id for p in sets["rl"]], cfg.seed)
     logger = MetricsLogger(cfg, run_dir)
-    iteration = PPOIteration(cfg, sets["rl"], tokenizer, rollout, executors, learner, curriculum, order)
-    first = _resume(run_dir, learner, curriculum, order, iteration, rollout, log) if resume else 0
+    iteration = PPOIteration.create(cfg, sets["rl"], tokenizer, rollout, executors, learner)
+    first = _resume(run_dir, learner, iteration, rollout, log) if resume else 0
     rl_sample = random.Random(cfg.seed).sample(sets["rl"], min(RL_EVAL_PROBLEMS, len(sets["rl"])))
     if cfg.eval_problems:
         sets["heldout"] = sets["heldout"][: cfg.eval_problems]
@@ -54,7 +51,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     evals = Evaluations(cfg, tokenizer, rollout, executors, sets["heldout"], rl_sample, log)
     try:
         before = evals.before_rl(run_dir, first)
-        _loop(cfg, iteration, first, run_dir, learner, curriculum, order, logger, log)
+        _loop(cfg, iteration, first, run_dir, learner, logger, log)
         after = evals.run("after RL")
     finally:
         iteration.close()
@@ -70,7 +67,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     return report
 
 
-def _loop(cfg, iteration, first, run_dir, learner, curriculum, order, logger, log) -> None:
+def _loop(cfg, iteration, first, run_dir, learner, logger, log) -> None:
     start = time.perf_counter()
     step = first
     try:
@@ -83,24 +80,20 @@ def _loop(cfg, iteration, first, run_dir, learner, curriculum, order, logger, lo
                 f"| at position 0 {metrics['curriculum/fraction_at_position_0']:.2f} "
                 f"| masked {metrics['masked_token_fraction']:.2f} | {metrics['time/iteration']:.1f}s/it | ETA {eta:.0f}s")
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-                _checkpoint(run_dir, learner, curriculum, order, iteration, step + 1)
-    except KeyboardInterrupt:
-        path = _checkpoint(run_dir, learner, curriculum, order, iteration, step)
+                _checkpoint(run_dir, learner, iteration, step + 1)
+    except KeyboardInterrupt:  # the interrupted step's batch is saved as drawn, not yet trained on
+        path = _checkpoint(run_dir, learner, iteration, step)
         log(f"interrupted: checkpoint saved at {path}; continue with --resume {run_dir}")
         raise
 
 
-def _checkpoint(run_dir: Path, learner, curriculum, order, iteration, next_step: int) -> Path:
-    return learner.save_checkpoint(run_dir / "checkpoints", next_step,
-                                   {"curriculum": curriculum.state_dict(), "order": order.state_dict(),
-                                    "iteration": iteration.state_dict()})
+def _checkpoint(run_dir: Path, learner, iteration, next_step: int) -> Path:
+    return learner.save_checkpoint(run_dir / "checkpoints", next_step, iteration.state_dict())
 
 
-def _resume(run_dir: Path, learner, curriculum, order, iteration, rollout, log) -> int:
+def _resume(run_dir: Path, learner, iteration, rollout, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
-    curriculum.load_state_dict(resumed.client_state["curriculum"])
-    order.load_state_dict(resumed.client_state["order"])
-    iteration.load_state_dict(resumed.client_state.get("iteration", {}))
+    iteration.load_state_dict(resumed.client_state)
     rollout.update_weights(learner.policy_state_dict(), version=rollout.policy_version + 1)
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
@@ -130,9 +123,7 @@ class Evaluations:
         return figures
 
     def run(self, when: str) -> dict:
-        r = self.cfg.rollout
-        kwargs = dict(n=self.cfg.eval_samples, ks=[1], temperature=r.temperature, top_p=r.top_p,
-                      max_new_tokens=r.max_new_tokens, seed=self.cfg.seed + 7)
+        kwargs = dict(n=self.cfg.eval_samples, ks=[1], sampling=self.cfg.rollout, seed=self.cfg.seed + 7)
         held = evaluate(self.heldout, self.tokenizer, self.rollout, self.executors, **kwargs)
         pool = evaluate(self.rl_sample, self.tokenizer, self.rollout, self.executors, **kwargs)
         self.log(held.summary(f"held-out {when}:"))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from cluster.config import TrainConfig
 from core.problem import Problem
-from core.rollout import GenerationRequest, SamplingSettings
 from core.verdict import COMPILE_ERROR, SANDBOX_ERROR
 from curriculum.fgo import fgo_mask
 from curriculum.prompt import build_prompt
@@ -38,14 +37,20 @@ class DataOrder:
         return order
 
     def next(self, count: int) -> list[str]:
-        batch = []
+        """`count` distinct ids.  A batch that straddles two epochs skips the new epoch's
+        occurrence of an id it already holds (that problem was just visited)."""
+        if count > len(self.ids):
+            raise ValueError(f"a batch of {count} problems needs at least {count} distinct problems, "
+                             f"the pool has {len(self.ids)}")
+        batch: list[str] = []
         while len(batch) < count:
             if self.position == len(self._order):
                 self.epoch, self.position = self.epoch + 1, 0
                 self._order = self._shuffled()
-            take = self._order[self.position: self.position + count - len(batch)]
-            batch += take
-            self.position += len(take)
+            pid = self._order[self.position]
+            self.position += 1
+            if pid not in batch:
+                batch.append(pid)
         return batch
 
     def state_dict(self) -> dict:
@@ -108,16 +113,23 @@ class PPOIteration:
         self.problems = {p.id: p for p in problems}
         self.rollout, self.executors, self.learner = rollout, executors, learner
         self.curriculum, self.order = curriculum, order
-        self._next: Draw | None = None  # drawn, not yet trained on (generating, or to re-collect)
-        self._prefetch: Future | None = None
+        self._untrained: deque[Draw] = deque()  # drawn, not yet trained on (oldest first)
+        self._prefetch: Future | None = None  # collecting the newest of them in the background
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+
+    @classmethod
+    def create(cls, cfg: TrainConfig, problems: list[Problem], tokenizer, rollout, executors,
+               learner) -> "PPOIteration":
+        """With a fresh curriculum and data order over `problems`, seeded by cfg.seed."""
+        curriculum = CurriculumState.from_problems(problems, cfg.curriculum, seed=cfg.seed)
+        order = DataOrder([p.id for p in problems], cfg.seed)
+        return cls(cfg, problems, tokenizer, rollout, executors, learner, curriculum, order)
 
     def run(self, step: int) -> dict:
         start = time.perf_counter()
         current = self._current(step)
         if self.cfg.one_step_off_policy and step + 1 < self.cfg.iterations:
-            self._next = self.draw(step + 1)
-            self._prefetch = self._background.submit(self.collect, self._next)
+            self._prefetch = self._background.submit(self.collect, self.draw(step + 1))
         timings = dict(current.timings)
         t = time.perf_counter()
         batch, dropped = self._batch(current.samples)
@@ -132,23 +144,25 @@ class PPOIteration:
         self.rollout.update_weights(self.learner.policy_state_dict(), version=version + 1)
         timings["sync"] = time.perf_counter() - t
         self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
+        self._untrained.popleft()  # trained on and reported: no longer pending
         lag = [version - s.policy_version for s in current.samples]
         metrics = self._metrics(current, stats, timings, time.perf_counter() - start, dropped)
         metrics["policy_lag"] = sum(lag) / max(1, len(lag))
         return metrics
 
     def _current(self, step: int) -> Collected:
-        """This step's batch: prefetched during the last update, or a drawn batch left
-        over from a checkpoint (re-collected now), or drawn and collected now."""
+        """This step's batch: prefetched during the last update, or drawn before a
+        checkpoint and re-collected now, or drawn and collected now."""
         if self._prefetch is not None:
-            collected, self._prefetch, self._next = self._prefetch.result(), None, None
+            collected, self._prefetch = self._prefetch.result(), None
             return collected
-        draw, self._next = self._next or self.draw(step), None
-        return self.collect(draw)
+        return self.collect(self._untrained[0] if self._untrained else self.draw(step))
 
     def draw(self, step: int) -> Draw:
         ids = self.order.next(self.cfg.problems_per_iteration)
-        return Draw(step, ids, {a.problem_id: a for a in self.curriculum.sample(ids)})
+        drawn = Draw(step, ids, {a.problem_id: a for a in self.curriculum.sample(ids)})
+        self._untrained.append(drawn)
+        return drawn
 
     def collect(self, draw: Draw) -> Collected:
         """Generate the batch's completions and judge them (execution starts as each
@@ -156,29 +170,31 @@ class PPOIteration:
         timings: dict[str, float] = {}
         prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start)
                    for pid in draw.ids}
+        self.executors.take_queue_depths()  # readings from other work (an evaluation) are not this batch's
         samples, overlap = self._generate_and_judge(draw.step, draw.ids, prompts, draw.assignments, timings)
         return Collected(draw, samples, overlap, timings, self.executors.take_queue_depths())
 
     def state_dict(self) -> dict:
-        """A batch drawn for the next step but not yet trained on (off-policy mode): a
-        resumed run re-collects it, so data order and curriculum continue exactly."""
-        return {"next_draw": self._next.state_dict() if self._next is not None else None}
+        """Curriculum, data order, and the batches drawn but not yet trained on (the
+        current one when interrupted mid-iteration, the prefetched one off policy): a
+        resumed run re-collects those, so data order and curriculum continue exactly."""
+        return {"curriculum": self.curriculum.state_dict(), "order": self.order.state_dict(),
+                "untrained_draws": [d.state_dict() for d in self._untrained]}
 
     def load_state_dict(self, state: dict) -> None:
-        pending = state.get("next_draw")
-        if pending:
-            assignments = {pid: self.curriculum.assignment(pid, stage) for pid, stage in pending["stages"].items()}
-            self._next = Draw(pending["step"], list(pending["ids"]), assignments)
+        self.curriculum.load_state_dict(state["curriculum"])
+        self.order.load_state_dict(state["order"])
+        self._untrained = deque(
+            Draw(d["step"], list(d["ids"]), {pid: self.curriculum.assignment(pid, stage)
+                                             for pid, stage in d["stages"].items()})
+            for d in state["untrained_draws"])
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
 
     def _generate_and_judge(self, step, ids, prompts, assignments, timings):
         r = self.cfg.rollout
-        sampling = SamplingSettings(temperature=r.temperature, top_p=r.top_p, max_new_tokens=r.max_new_tokens,
-                                    stop=tuple(r.stop), seed=self.cfg.seed * 1_000_003 + step * 1009)
-        requests = [GenerationRequest(prompts[pid].input_ids, n=r.samples_per_prompt, request_id=pid,
-                                      sampling=sampling) for pid in ids]
+        requests = r.requests([prompts[pid].input_ids for pid in ids], ids, seed=self.cfg.seed * 1_000_003 + step * 1009)
         pending, gen_done = [], [0.0]
         t0 = time.perf_counter()
 

@@ -24,6 +24,7 @@ from executors.slot import ForkServerSlot, SlotFailure
 from executors.verdicts import classify
 
 REPLY_GRACE_S = 10.0
+REFERENCE_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -53,20 +54,24 @@ class Judge:
         for slot in self._slots:
             self._free.put(slot)
         self._reference_times: dict[str, float] = {}
+        self._calibrations: dict[str, threading.Event] = {}  # set once a problem's reference is timed
         self._lock = threading.Lock()
 
     @property
     def layers(self) -> tuple[str, ...]:
         return self.plan.layers
 
-    @property
-    def num_slots(self) -> int:
-        return len(self._slots)
-
     def judge(self, problem: Problem, program: str, coverage: bool | None = None) -> ExecutionResult:
+        if self.cfg.time_scale_to_reference > 0:
+            self._calibrate_once(problem)  # before taking a slot: calibrating needs one
+        return self._judge_on_free_slot(problem, program, coverage)
+
+    def _judge_on_free_slot(self, problem: Problem, program: str, coverage: bool | None,
+                            timeout_s: float | None = None) -> ExecutionResult:
         slot = self._free.get()
         try:
-            return self._judge_on(slot, problem, program, self.cfg.coverage if coverage is None else coverage)
+            return self._judge_on(slot, problem, program, self.cfg.coverage if coverage is None else coverage,
+                                  timeout_s)
         finally:
             self._free.put(slot)
 
@@ -80,8 +85,9 @@ class Judge:
             for future in as_completed(futures):
                 yield futures[future], future.result()
 
-    def _judge_on(self, slot: ForkServerSlot, problem: Problem, program: str, coverage: bool) -> ExecutionResult:
-        limits = self._limits(problem)
+    def _judge_on(self, slot: ForkServerSlot, problem: Problem, program: str, coverage: bool,
+                  timeout_s: float | None = None) -> ExecutionResult:
+        limits = self._limits(problem, timeout_s)
         request = {"op": "judge", "program": program, "coverage": coverage, "limits": limits,
                    "tests": [test_request(t, problem) for t in problem.tests]}
         budget = REPLY_GRACE_S + limits["timeout_s"] * len(problem.tests) * 1.5
@@ -95,19 +101,37 @@ class Judge:
         tests += [TestResult(SKIPPED, 0.0)] * (len(problem.tests) - len(tests))
         return self._result(problem, program_verdict(tuple(tests)), tuple(tests), tuple(reply["executable_lines"]))
 
-    def _limits(self, problem: Problem) -> dict:
-        timeout = self.cfg.timeout_s
+    def _limits(self, problem: Problem, timeout_s: float | None = None) -> dict:
+        timeout = timeout_s or self.cfg.timeout_s
         reference = self._reference_times.get(problem.id)
         if self.cfg.time_scale_to_reference > 0 and reference is not None:
             timeout = max(timeout, self.cfg.time_scale_to_reference * reference)
         return {"timeout_s": timeout, "memory_mb": self.cfg.memory_mb,
                 "max_output_bytes": self.cfg.max_output_bytes, "processes": self.cfg.max_processes}
 
+    def _calibrate_once(self, problem: Problem) -> None:
+        """The first time a problem is judged, time its reference solution (if it has
+        one) so that time limits scale with it; later programs reuse the figure."""
+        with self._lock:
+            done = self._calibrations.get(problem.id)
+            first = done is None
+            if first:
+                done = self._calibrations[problem.id] = threading.Event()
+        if not first:
+            done.wait()  # another thread is timing it: its programs get the same limit
+            return
+        try:
+            self.calibrate(problem)
+        finally:
+            done.set()
+
     def calibrate(self, problem: Problem) -> float | None:
-        """Time the canonical solution; later time limits scale with it (noisy machines)."""
+        """Time the canonical solution (trusted: it gets a generous limit, since a slow
+        reference is the reason to scale); later time limits scale with it."""
         if problem.canonical_solution is None:
             return None
-        result = self.judge(problem, problem.canonical_solution, coverage=False)
+        result = self._judge_on_free_slot(problem, problem.canonical_solution, coverage=False,
+                                          timeout_s=max(self.cfg.timeout_s, REFERENCE_TIMEOUT_S))
         if not result.passed:
             return None
         slowest = max(t.time_s for t in result.tests)

@@ -92,3 +92,19 @@ def test_each_test_gets_its_own_cpu_allowance(judge):
     program = "import time\nend = time.process_time() + 0.4\nwhile time.process_time() < end:\n    pass\nprint(1)\n"
     result = judge.judge(stdio(*[("", "1\n")] * 6), program)
     assert result.verdict == PASS, result
+
+
+def test_time_limits_scale_with_the_reference_solution():
+    from dataclasses import replace
+
+    slow = "import time\ntime.sleep(0.4)\nprint(int(input()) * 2)\n"
+    problem = Problem(id="slow", source="t", statement="s", solutions=(slow,), tests=(StdioTest("3\n", "6\n"),))
+    candidate = slow.replace("0.4", "0.5")
+    fixed = replace(CFG, timeout_s=0.2)
+    with Judge(fixed, slots=1) as judge:
+        assert judge.judge(problem, candidate).verdict == TIMEOUT
+    # The reference takes ~0.4 s, so with 2x scaling the limit is ~0.8 s: the first
+    # judging of the problem times the reference (once), and the candidate fits.
+    with Judge(replace(fixed, time_scale_to_reference=2.0), slots=1) as judge:
+        assert judge.judge(problem, candidate).verdict == PASS
+        assert 0.4 <= judge._reference_times["slow"] < 0.8

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from cluster.config import load_config
-from cluster.trainer import DataOrder, PPOIteration
-from curriculum.state import CurriculumState
+from cluster.trainer import PPOIteration
 from problems.load import load_problems
 
 SAMPLES = 4
@@ -33,9 +32,8 @@ def test_actors_killed_mid_iteration_lose_and_duplicate_nothing(ray_session, tin
     rollout = RolloutPool(cfg.rollout, str(tiny_model_dir))
     executors = ExecutorPool(cfg.executor)
     learner = make_learner(tiny_model_dir, cfg.learner)
-    curriculum = CurriculumState.from_problems(problems, cfg.curriculum, seed=0)
-    iteration = PPOIteration(cfg, problems, AutoTokenizer.from_pretrained(tiny_model_dir), rollout, executors,
-                             learner, curriculum, DataOrder([p.id for p in problems], 0))
+    iteration = PPOIteration.create(cfg, problems, AutoTokenizer.from_pretrained(tiny_model_dir), rollout,
+                                    executors, learner)
     try:
         rollout_pid = rollout.actor_pids()[0]
         executor_pids = ray.get([a.pid.remote() for a in executors.actors])
