@@ -11,7 +11,6 @@ import json
 import random
 import shutil
 import time
-from pathlib import Path
 
 from transformers import AutoTokenizer
 
@@ -22,15 +21,22 @@ from curriculum.prompt import build_prompt
 from learner.batches import SFTBatch
 from learner.export import export_hf
 from learner.sft import SFTTrainer
+from models.resolve import model_cache
+
+
+# The learner settings the SFT engine reads (besides learner.sft): part of the cache key.
+SFT_ENGINE_KEYS = ("zero_stage", "precision", "micro_batch_size", "weight_decay", "grad_clip")
 
 
 def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=print) -> str:
     """The SFT model's directory (made now, or found in the cache)."""
     if cfg.learner.sft.steps == 0:
         return base_model
-    key = json.dumps({"base": base_model, "sft": to_dict(cfg.learner.sft), "data": cfg.data.sft,
-                      "seed": cfg.data.seed, "problems": len(problems)}, sort_keys=True)
-    target = Path(base_model).parent / f"sft-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    engine = {k: getattr(cfg.learner, k) for k in SFT_ENGINE_KEYS}
+    key = json.dumps({"base": base_model, "sft": to_dict(cfg.learner.sft), "engine": engine, "data": cfg.data.sft,
+                      "data_seed": cfg.data.seed, "seed": cfg.seed, "problems": len(problems)}, sort_keys=True)
+    target = model_cache(cfg.model) / f"sft-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
     if (target / "config.json").is_file():
         log(f"SFT model found in cache: {target}")
         return str(target)

@@ -27,7 +27,7 @@ from learner.config import LearnerConfig
 from learner.dist import all_reduce_mean, setup_distributed
 from learner.engines import Engine, PPOEngines, build_ppo_engines, micro_batches
 from learner.export import full_state_dict
-from learner.ppo_math import (KLController, compute_kl, entropy_from_logits, gae, logprobs_from_logits,
+from learner.ppo_math import (KLController, compute_kl, gae, logprobs_and_entropy, logprobs_from_logits,
                               masked_mean, policy_loss, token_rewards, value_loss, whiten)
 
 Tensor = torch.Tensor
@@ -144,10 +144,9 @@ class PPOLearner:
         critic.train()
 
         logits = policy(input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False).logits
-        logprobs = logprobs_from_logits(logits, mb.input_ids)
+        logprobs, token_entropy = logprobs_and_entropy(logits, mb.input_ids, entropy_grad=cfg.entropy_coef > 0)
         pg_loss, pg_stats = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.policy_mask, cfg.clip_ratio)
-        with torch.set_grad_enabled(cfg.entropy_coef > 0):
-            entropy = masked_mean(entropy_from_logits(logits), mb.policy_mask)
+        entropy = masked_mean(token_entropy, mb.policy_mask)
         policy.backward(pg_loss - cfg.entropy_coef * entropy)
         policy.step()
 

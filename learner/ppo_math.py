@@ -32,10 +32,6 @@ import torch.nn.functional as F
 Tensor = torch.Tensor
 
 
-def masked_sum(x: Tensor, mask: Tensor) -> Tensor:
-    return (x * mask).sum()
-
-
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean over the tokens where mask is 1 (0 when there are none, with zero gradient)."""
     return (x * mask).sum() / mask.sum().clamp(min=1)
@@ -59,17 +55,31 @@ def whiten(x: Tensor, mask: Tensor, shift_mean: bool = True, eps: float = 1e-8) 
 
 def logprobs_from_logits(logits: Tensor, input_ids: Tensor) -> Tensor:
     """log pi(token_t | tokens_<t) as [B, T]: logits[:, t-1] scores input_ids[:, t]; column 0 is 0."""
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    taken = logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-    return F.pad(taken, (1, 0))
+    return logprobs_and_entropy(logits, input_ids, entropy=False)[0]
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:
     """Entropy of the distribution each token was drawn from, aligned like logprobs: [B, T]."""
-    logits = logits[:, :-1].float()
-    p = torch.softmax(logits, dim=-1)
-    ent = torch.logsumexp(logits, dim=-1) - (p * logits).sum(-1)
-    return F.pad(ent, (1, 0))
+    return _entropy(torch.log_softmax(logits[:, :-1].float(), dim=-1))
+
+
+def logprobs_and_entropy(logits: Tensor, input_ids: Tensor, entropy: bool = True,
+                         entropy_grad: bool = True) -> tuple[Tensor, Tensor | None]:
+    """Token log-probs and (optionally) entropies from ONE log-softmax: in an update the
+    [B, T, vocab] float copy is the largest tensor, so it is made once, not per quantity.
+    `entropy_grad=False` computes the entropy (for logging) outside the autograd graph."""
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    taken = F.pad(logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1), (1, 0))
+    if not entropy:
+        return taken, None
+    if entropy_grad:
+        return taken, _entropy(logp)
+    with torch.no_grad():
+        return taken, _entropy(logp.detach())
+
+
+def _entropy(logp: Tensor) -> Tensor:
+    return F.pad(-(logp.exp() * logp).sum(-1), (1, 0))
 
 
 def compute_kl(logprobs: Tensor, ref_logprobs: Tensor, kind: str = "k1") -> Tensor:

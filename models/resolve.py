@@ -20,11 +20,16 @@ class ModelPathError(FileNotFoundError):
     """A model path that does not hold a loadable model."""
 
 
+def model_cache(cfg: ModelConfig) -> Path:
+    """Where made models live (tiny initialisations, SFT warm starts)."""
+    return Path(os.path.expanduser(cfg.cache_dir)) / "models"
+
+
 def resolve_model(cfg: ModelConfig, seed: int = 0) -> str:
     """A local directory or hub id to pass to `from_pretrained`."""
     if cfg.path is not None:
         return check_model_path(cfg.path)
-    cache = Path(os.path.expanduser(cfg.cache_dir)) / "models"
+    cache = model_cache(cfg)
     name = f"{cfg.init_size}-{cfg.arch}-{'tied' if cfg.tied_embeddings else 'untied'}-seed{seed}"
     target = cache / name
     if (target / MANIFEST).is_file():
