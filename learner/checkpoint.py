@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from learner.dist import barrier
+from learner.dist import barrier, rank
 from learner.engines import Engine
 
 LATEST = "latest"
@@ -39,10 +39,6 @@ class Resumed:
     client_state: dict[str, Any]
     learner_state: dict[str, Any]
     path: Path
-
-
-def _rank() -> int:
-    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
 
 
 def capture_rng() -> dict[str, Any]:
@@ -84,11 +80,11 @@ def save_checkpoint(root: str | Path, step: int, engines: Mapping[str, Engine],
     for name, engine in engines.items():
         engine.save_checkpoint(str(root / tag), tag=name, client_state={"step": step}, save_latest=False)
     (root / tag).mkdir(parents=True, exist_ok=True)
-    (root / tag / f"rng_rank{_rank()}.json").write_text(json.dumps(capture_rng()))
-    if _rank() == 0:
+    (root / tag / f"rng_rank{rank()}.json").write_text(json.dumps(capture_rng()))
+    if rank() == 0:
         (root / tag / "client_state.json").write_text(text + "\n")
     barrier()
-    if _rank() == 0:
+    if rank() == 0:
         (root / LATEST).write_text(tag + "\n")
     barrier()
     return root / tag
@@ -110,7 +106,7 @@ def load_checkpoint(root: str | Path, engines: Mapping[str, Engine], tag: str | 
                                            load_lr_scheduler_states=load_optimizer)
         if loaded is None:
             raise FileNotFoundError(f"checkpoint {path} has no engine {name!r}")
-    rng_file = path / f"rng_rank{_rank()}.json"
+    rng_file = path / f"rng_rank{rank()}.json"
     if rng_file.is_file():
         restore_rng(json.loads(rng_file.read_text()))
     else:

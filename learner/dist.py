@@ -76,6 +76,16 @@ def setup_distributed(verbose: bool = False) -> DistInfo:
     return DistInfo(rank, int(os.environ["LOCAL_RANK"]), world, backend, torch.device(get_accelerator().current_device_name()))
 
 
+def rank() -> int:
+    """This process's rank (0 when not distributed)."""
+    return torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+
+
+def world_size() -> int:
+    """Ranks in the group (1 when not distributed)."""
+    return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+
+
 def barrier() -> None:
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
@@ -83,10 +93,10 @@ def barrier() -> None:
 
 def all_reduce_mean(value: float) -> float:
     """Mean of a float over ranks (itself when not distributed); every rank must call it."""
-    if not torch.distributed.is_initialized() or torch.distributed.get_world_size() == 1:
+    if world_size() == 1:
         return value
     t = torch.tensor([value], dtype=torch.float64)
     if torch.distributed.get_backend() == "nccl":
         t = t.cuda()
     torch.distributed.all_reduce(t)
-    return float(t.item()) / torch.distributed.get_world_size()
+    return float(t.item()) / world_size()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer
 
-from learner.dist import barrier
+from learner.dist import barrier, rank
 from learner.engines import Engine
 
 
@@ -24,8 +24,7 @@ def full_state_dict(engine: Engine) -> dict[str, torch.Tensor] | None:
     """The unsharded state dict on rank 0 (None on other ranks); all ranks must call it."""
     if engine.zero_optimization_partition_weights():
         return engine._zero3_consolidated_16bit_state_dict()
-    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    return {k: v.detach().cpu() for k, v in engine.module.state_dict().items()} if rank == 0 else None
+    return {k: v.detach().cpu() for k, v in engine.module.state_dict().items()} if rank() == 0 else None
 
 
 def export_hf(engine: Engine, out_dir: str | Path, tokenizer_dir: str | Path | None = None) -> Path:

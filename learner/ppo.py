@@ -24,7 +24,7 @@ import torch
 from learner.batches import PPOBatch, _Rows
 from learner.checkpoint import Resumed, load_checkpoint, save_checkpoint
 from learner.config import LearnerConfig
-from learner.dist import all_reduce_mean, setup_distributed
+from learner.dist import all_reduce_mean, setup_distributed, world_size
 from learner.engines import Engine, PPOEngines, build_ppo_engines, micro_batches
 from learner.export import full_state_dict
 from learner.ppo_math import (KLController, compute_kl, gae, logprobs_and_entropy, logprobs_from_logits,
@@ -104,7 +104,7 @@ class PPOLearner:
                     totals[key] += value
                 n_micro += 1
         beta_used = self.kl_ctl.value
-        self.kl_ctl.update(all_reduce_mean(info["kl_ref"]), len(batch) * _world_size())
+        self.kl_ctl.update(all_reduce_mean(info["kl_ref"]), len(batch) * world_size())
         means = {k: v / n_micro for k, v in totals.items()}
         return PPOStats(**means, **info, kl_beta=beta_used,
                         action_tokens=int(exp.action_mask.sum()), policy_tokens=int(exp.policy_mask.sum()))
@@ -182,6 +182,3 @@ class PPOLearner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.kl_ctl.load_state_dict(state["kl_ctl"])
 
-
-def _world_size() -> int:
-    return torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
