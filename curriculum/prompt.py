@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from core.problem import Problem
 
-from .start_points import WHOLE_PROGRAM, StartPoint
+from .start_points import WHOLE_PROGRAM, StartPoint, prefix_end
 
 
 @dataclass(frozen=True)
@@ -62,17 +62,7 @@ def code_prefix(problem: Problem, start: StartPoint | None = None) -> str:
         raise ValueError(f"problem {problem.id!r} has no canonical solution to take a prefix from")
     if start.offset > len(solution):
         raise ValueError(f"start offset {start.offset} is past the end of {problem.id!r}'s solution")
-    return healed_cut(solution[: start.offset])
-
-
-def healed_cut(prefix: str) -> str:
-    """`prefix` without its last line's indentation and the line break before it, when
-    that last line holds nothing else (see the module docstring: token boundaries)."""
-    line_start = prefix.rfind("\n") + 1
-    if prefix[line_start:].strip(" \t"):
-        return prefix  # the start is not at the beginning of its line: leave it alone
-    cut = prefix[:line_start]
-    return cut[:-2] if cut.endswith("\r\n") else cut[:-1] if cut.endswith("\n") else cut
+    return solution[: prefix_end(solution, start.offset)]
 
 
 def comment_block(statement: str) -> str:

@@ -14,12 +14,12 @@ What does not count, and why:
     statement boundary";
   * `with` is not conditional (its body always runs).
 
-A start point's `offset` is the statement's first character (after the indentation), so
-the prefix `solution[:offset]` includes the line's indentation and the model continues
-the statement at the right indent.  Starter code (HumanEval's prompt, a LeetCode class
-header) is always given, so start points never fall inside it: only conditionals that
-begin strictly after the starter code count (one at its very end would repeat position
-0).  Position 0, the whole program, is always the last start point (kind "program").
+A start point's `offset` is the statement's first character (after the indentation); its
+code prefix ends at `prefix_end`, just before the line break of the statement's line, so
+the model writes the line break, the indentation and the statement.  Starter code
+(HumanEval's prompt, a LeetCode class header) is always given, so start points never
+fall inside it: only conditionals whose prefix ends strictly after the starter code count
+(one right at its end would repeat position 0).  Position 0, the whole program, is always the last start point (kind "program").
 A solution tree-sitter cannot parse cleanly gets no conditional start points.
 """
 
@@ -102,11 +102,23 @@ def find_start_points(solution: str, starter_code: str = "") -> StartPoints:
         kind = CONDITIONAL_KINDS.get(node.type)
         if kind is not None:
             offset = len(data[: node.start_byte].decode("utf-8"))
-            if offset > starter_end:
+            if prefix_end(solution, offset) > starter_end:
                 found[offset] = StartPoint(line=node.start_point.row + 1, offset=offset, kind=kind)
         stack.extend(node.children)
     ordered = tuple(found[o] for o in sorted(found))
     return StartPoints(conditionals=ordered, starter_end=starter_end)
+
+
+def prefix_end(solution: str, offset: int) -> int:
+    """Where the code prefix of the start point at `offset` ends: before the line break
+    that precedes the statement's line when that line holds only indentation before it
+    (curriculum/prompt.py explains the token boundary this avoids), else at `offset`."""
+    line_start = solution.rfind("\n", 0, offset) + 1
+    if solution[line_start:offset].strip(" \t"):
+        return offset  # the statement does not begin its line: cut right before it
+    if line_start >= 2 and solution[line_start - 2:line_start] == "\r\n":
+        return line_start - 2
+    return max(line_start - 1, 0)
 
 
 def starter_end_offset(solution: str, starter_code: str) -> int:

@@ -92,8 +92,9 @@ def test_start_points_never_inside_starter_code():
     solution = starter + "    for i in range(x):\n        if i > 3:\n            return i\n    return -1\n"
     points = find_start_points(solution, starter)
     assert points.starter_end == len(starter)
-    assert lines_kinds(points.conditionals) == [(4, "for"), (5, "if")]
-    # A conditional right where the starter ends would repeat position 0: excluded.
+    # The `for` on the first line after the starter would be cut before the starter's
+    # last line break, repeating position 0: excluded, like one right where it ends.
+    assert lines_kinds(points.conditionals) == [(5, "if")]
     starter = "def f(x):\n    "
     points = find_start_points(starter + "if x:\n        return 1\n    return 0\n", starter)
     assert points.conditionals == () and points.starter_end == 14
@@ -113,11 +114,12 @@ def test_humaneval_hand_worked():
     p = problems["HumanEval/0"]
     # Lines 1-11 are the prompt (starter code, 348 characters); the body is
     # 12 for / 13 for / 14 if / 15 distance = ... / 16 if / 17 return True / 19 return False.
+    # The line-12 `for` would be cut before the prompt's last line break (position 0 again).
     plan = plan_problem(p)
     assert plan.starter_end == len(p.starter_code) == 348
     assert [(s.line, s.offset, s.kind) for s in plan.start_points] == [
-        (12, 352, "for"), (13, 397, "for"), (14, 448, "if"), (16, 525, "if"), (1, 0, "program")]
-    assert lines_kinds(plan.stages) == [(13, "for"), (1, "program")]  # E = 4 -> K = 2 -> c_2
+        (13, 397, "for"), (14, 448, "if"), (16, 525, "if"), (1, 0, "program")]
+    assert lines_kinds(plan.stages) == [(14, "if"), (1, "program")]  # E = 3 -> K = 2 -> c_2
     for q in problems.values():  # no start point ever falls inside HumanEval's prompt
         assert all(s.offset > len(q.starter_code) for s in plan_problem(q).start_points[:-1])
 
@@ -414,6 +416,20 @@ def test_the_prefix_ends_where_code_tokenises_the_same_as_in_training(tokenizer)
     assert SOLUTION.startswith(prompt.prefix) and SOLUTION[len(prompt.prefix):].startswith("\n        if")
 
 
+def test_every_stage_prefix_extends_past_the_starter_code():
+    # A conditional right after HumanEval's docstring would cut inside the starter code:
+    # no start point there (it would repeat position 0, tokenised differently).
+    from curriculum.prompt import code_prefix
+    from problems.load import load_problems
+
+    checked = 0
+    for p in load_problems("humaneval").problems:
+        for start in find_start_points(p.canonical_solution, p.starter_code).conditionals:
+            assert len(code_prefix(p, start)) > len(p.starter_code), (p.id, start)
+            checked += 1
+    assert checked > 100
+
+
 def test_position_0_has_an_empty_prefix_or_just_the_starter(tokenizer):
     prompt = build_prompt(problem(SOLUTION, statement="Sum."), tokenizer)
     assert prompt.prefix == "" and prompt.prefix_span == (len(prompt.input_ids),) * 2
@@ -475,4 +491,4 @@ def test_cli_plan_humaneval(capsys):
     out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(out) == 164
     assert out[0]["problem_id"] == "HumanEval/0"
-    assert [s["offset"] for s in out[0]["start_points"]] == [352, 397, 448, 525, 0]
+    assert [s["offset"] for s in out[0]["start_points"]] == [397, 448, 525, 0]
