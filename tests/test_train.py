@@ -94,3 +94,37 @@ def test_data_order_batches_hold_distinct_problems_across_epochs():
             assert len(batch) == len(set(batch)) == 16
     with pytest.raises(ValueError, match="needs at least 21 distinct problems"):
         DataOrder(ids, 0).next(21)
+
+
+def test_bad_data_path_fails_before_anything_starts(tmp_path, capsys):
+    assert main(["train", "data.rl=/nonexistent/rl.jsonl", f"output_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "data.rl" in err and "/nonexistent/rl.jsonl" in err
+    assert not (tmp_path / "config.yaml").exists()
+
+
+def test_bad_override_fails_with_the_key(capsys):
+    assert main(["train", "learner.lrr=1"]) == 2
+    assert "unknown config key 'learner.lrr'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_cli_reports_pass_at_k(ray_session, tmp_path, capsys, tiny_model_dir):
+    out = tmp_path / "per_problem.jsonl"
+    code = main(["eval", "--model", str(tiny_model_dir), "--problems", "bundled:heldout", "-n", "2", "-k", "1,2",
+                 "--out", str(out), "rollout.max_new_tokens=32"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "pass@1" in printed and "pass@2" in printed
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 182 and {"problem_id", "pass@1", "pass@2", "difficulty"} <= set(rows[0])
+
+
+def test_pass_at_k_estimator():
+    from cluster.evaluate import pass_at_k
+
+    assert pass_at_k(4, 0, 1) == 0.0 and pass_at_k(4, 4, 1) == 1.0
+    assert pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert pass_at_k(5, 2, 2) == pytest.approx(1 - (3 * 2) / (5 * 4))
+    with pytest.raises(ValueError, match="pass@5 needs at least 5"):
+        pass_at_k(4, 1, 5)
