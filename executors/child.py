@@ -78,16 +78,16 @@ class TestChild:
             self.confine()
         except BaseException as exc:  # noqa: BLE001 - our failure, reported as such
             self._setup_failed(exc)
-        for offset, (test, code, seen) in enumerate(self._test_steps()):
+        for offset, (test, code, coverage) in enumerate(self._test_steps()):
             if offset and not self._go():
                 _exit(0)  # the server is done with us
             try:
-                self.prepare(test, offset)
+                self.prepare(test, offset, coverage)
             except BaseException as exc:  # noqa: BLE001
                 if offset:  # the previous test broke something: a fresh child runs this one
                     _exit(EXIT_STALE)
                 self._setup_failed(exc)  # in a fresh child it is our failure
-            harness.run(code, test, self._reporter(self.first_index + offset, seen))
+            harness.run(code, test, self._reporter(self.first_index + offset, coverage))
         _exit(0)
 
     @staticmethod
@@ -128,18 +128,22 @@ class TestChild:
             server.seccomp.install()
 
     def _test_steps(self) -> list[tuple]:
-        """(test, code, coverage set or None) per test; the server made the copies."""
+        """(test, code, coverage hooks or None) per test, as the server loaded them.  The
+        hooks are the coverage's `start` and `lines`, bound now, before any program runs
+        (a program that rebinds the class's methods cannot steer a later test's)."""
         codes = self.server.codes[self.first_index:]
-        return [(test, code, seen) for test, (code, seen) in zip(self.tests, codes)]
+        return [(test, code, None if coverage is None else (coverage.start, coverage.lines))
+                for test, (code, coverage) in zip(self.tests, codes)]
 
-    def _reporter(self, index: int, seen):
+    def _reporter(self, index: int, coverage):
         """The only way a test's result leaves the child: one framed message per test,
         written after the test's output has been flushed to fd 1."""
-        streams, solution, start = self.streams, harness.SOLUTION_FILE, self.cpu_at_start
+        streams, start = self.streams, self.cpu_at_start
         nonce = self.nonce
+        lines = coverage[1] if coverage is not None else list
 
         def report(outcome: dict, _frame=frame, _write_all=write_all, _getrusage=_getrusage,
-                   _self=_RUSAGE_SELF, _sorted=sorted, _BaseException=BaseException) -> None:
+                   _self=_RUSAGE_SELF, _BaseException=BaseException) -> None:
             # Everything here is bound before the program ran: a stdio program's report
             # is written before the guarded modules are restored.
             for stream in streams:
@@ -148,16 +152,17 @@ class TestChild:
                 except _BaseException:  # noqa: BLE001 - the program may have closed it
                     pass
             usage = _getrusage(_self)
-            outcome["lines"] = _sorted(seen.get(solution, ())) if seen is not None else []
+            outcome["lines"] = lines()
             outcome["cpu_s"] = usage.ru_utime + usage.ru_stime - start
             outcome["nonce"], outcome["index"] = nonce, index
             _write_all(FD_RES, _frame(outcome))
 
         return report
 
-    def prepare(self, test: dict, offset: int) -> None:
+    def prepare(self, test: dict, offset: int, coverage) -> None:
         """Give the next test a clean process: stdin, std streams, fds, directory, CPU
-        allowance.  Raises when the previous test broke something this cannot mend."""
+        allowance, re-armed coverage.  Raises when the previous test broke something
+        this cannot mend."""
         if offset:
             self._restore()  # what the previous program rebound in the guarded modules
             _dup2(FD_OUT, 1)
@@ -172,6 +177,8 @@ class TestChild:
         soft = int(self.cpu_at_start) + self.per_test_cpu
         _setrlimit(_RLIMIT_CPU, (soft if hard == _RLIM_INFINITY else min(soft, hard), hard))
         self.streams = _fresh_std_streams(self.server.stream_encoding)
+        if coverage is not None:
+            coverage[0]()  # re-arm the probes
 
 
 def sandbox_environment(workdir: str) -> None:

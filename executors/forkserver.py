@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import child  # noqa: E402
 import confine  # noqa: E402
 import harness  # noqa: E402
+import lineprobes  # noqa: E402
 import watch  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -78,6 +79,7 @@ def main() -> None:
 def _import_slipcover():
     try:
         import slipcover
+        import slipcover.bytecode  # noqa: F401 - the editor self-removing probes use
 
         return slipcover
     except ImportError:
@@ -92,18 +94,24 @@ class Server:
         self.use_seccomp = config.get("seccomp", True) and available["seccomp"]
         self.use_landlock = config.get("landlock", True) and available["landlock"]
         self.slipcover = slipcover
+        self.self_removing_probes = slipcover is not None and lineprobes.self_test(slipcover.bytecode.Editor)
         self.workdir = _make_workdir(config.get("tmp_root") or tempfile.gettempdir(), self.uid, self.gid)
         self.landlock = confine.landlock_ruleset(self.workdir) if self.use_landlock else None
         self.seccomp = confine.seccomp_program() if self.use_seccomp else None
         self.stream_encoding = child.stream_encoding()
         child.sandbox_environment(self.workdir)
         os.chdir(self.workdir)
-        self.codes: list[tuple] = []  # per test of the loaded program: (code, coverage set or None)
+        self.codes: list[tuple] = []  # per test of the loaded program: (code, its line coverage or None)
         self.vm_size = 0
 
     def describe(self) -> dict:
         return {"seccomp": self.use_seccomp, "landlock": self.use_landlock,
-                "setuid": self.uid is not None, "coverage": self.slipcover is not None}
+                "setuid": self.uid is not None, "coverage": self.coverage_mode()}
+
+    def coverage_mode(self) -> str | None:
+        if self.slipcover is None:
+            return None
+        return "self-removing probes" if self.self_removing_probes else "slipcover copy per test"
 
     def handle(self, request: dict) -> dict:
         op = request.get("op")
@@ -129,30 +137,25 @@ class Server:
 
     def load(self, program: str, coverage: bool, tests: int) -> dict:
         """Compile once per program; every child inherits the code objects.  With
-        coverage each test gets its own instrumented copy (a slipcover probe reports its
-        line only the first time it fires, so a copy serves one test), made here, where
-        the pages are warm, rather than in each child, where every allocation is a fault."""
+        coverage the program is instrumented here, where the pages are warm, rather than
+        in each child, where every allocation is a fault: once, with self-removing
+        probes that each test re-arms (lineprobes.py), or else one slipcover copy per
+        test (a slipcover probe reports its line only the first time it fires)."""
         self.codes = []
         try:
             code = compile(program, harness.SOLUTION_FILE, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
             return {"ok": False, "compile_error": f"{type(exc).__name__}: {exc}"}
         executable = sorted(_code_lines(code))
-        if coverage and self.slipcover is not None:
-            self.codes = [self.instrumented(code) for _ in range(tests)]
+        if coverage and self.self_removing_probes:
+            probes = lineprobes.SelfRemovingProbes(self.slipcover.bytecode.Editor)
+            self.codes = [(probes.instrument(code), probes)] * tests
+        elif coverage and self.slipcover is not None:
+            copies = [lineprobes.SlipcoverCopy(self.slipcover, code) for _ in range(tests)]
+            self.codes = [(copy.code, copy) for copy in copies]
         else:
             self.codes = [(code, None)] * tests
         return {"ok": True, "executable_lines": executable}
-
-    def instrumented(self, code) -> tuple:
-        """A copy of `code` with slipcover's line probes, and the set its lines land in.
-        Immediate mode asks a probe to remove itself after its first hit; on Python 3.11
-        that removal does not reach the bytecode the interpreter runs (its adaptive
-        copy), so every executed line keeps paying a call (see README).  A non-empty
-        `parent` skips slipcover's own bookkeeping of the file's lines (for its reports,
-        which we do not use): half the instrumentation time."""
-        coverage = self.slipcover.Slipcover(immediate=True, exclude_lines=[])
-        return coverage.instrument(code, parent=code), coverage.newly_seen
 
     def run_child(self, tests: list, first: int, limits: dict) -> list[dict]:
         """Fork one child for tests[first:]; facts for those it ran (at least one)."""
