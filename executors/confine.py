@@ -80,6 +80,12 @@ def landlock_ruleset(writable_dir: str):
     ruleset = landlock.Ruleset()
     ruleset.allow("/", rules=read_only)
     ruleset.allow(writable_dir)
+    # apply() looks up prctl and landlock_restrict_self through lru caches: fill them
+    # here, or every child builds both ctypes prototypes again (80 page faults each).
+    from landlock import plumbing
+
+    plumbing.get_prctl()
+    plumbing.get_restrict_self()
     return ruleset
 
 

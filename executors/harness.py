@@ -56,20 +56,62 @@ def snapshot_modules() -> None:
     """Called by the fork server after its imports, before any program runs: freezes the
     contents of the guarded modules (builtins, sys, json, this module, the libraries
     test code uses) into a closure that `run` calls right after the program, so nothing
-    the program rebound there by name survives into the test phase or the report."""
-    global restore_modules
-    frozen = tuple((name, sys.modules[name], tuple(sys.modules[name].__dict__.items()))
-                   for name in GUARDED_MODULES if name in sys.modules)
-    modules = sys.modules
+    the program rebound there by name survives into the test phase or the report.
 
-    def restore(frozen=frozen, modules=modules) -> None:
-        for name, module, items in frozen:
-            modules[name] = module
-            namespace = module.__dict__
+    A module whose dict has not changed since the last restore is skipped (its version
+    tag, below, says so): rewriting every guarded dict touched every value's refcount,
+    hundreds of copy-on-write page faults in each fresh child.  The closure is bound to
+    `restore_modules` before the snapshot is taken, so restoring this module keeps it."""
+    global restore_modules
+    modules, version = sys.modules, _dict_version_reader()
+    frozen: list[list] = []  # per module: [name, module, its dict, frozen items, version after last restore]
+
+    def restore(frozen=frozen, modules=modules, _version=version) -> None:
+        # Only locals and dict methods here: builtins may be the program's at this point.
+        for entry in frozen:
+            name, module, namespace = entry[0], entry[1], entry[2]
+            if modules.get(name) is not module:
+                modules[name] = module
+            if _version is not None and _version(namespace) == entry[4]:
+                continue
             namespace.clear()
-            namespace.update(items)
+            namespace.update(entry[3])
+            if _version is not None:
+                entry[4] = _version(namespace)
 
     restore_modules = restore
+    for name in GUARDED_MODULES:
+        if name in modules:
+            namespace = modules[name].__dict__
+            frozen.append([name, modules[name], namespace, tuple(namespace.items()),
+                           None if version is None else version(namespace)])
+
+
+def _dict_version_reader():
+    """A function giving a dict's version tag (PEP 509: CPython gives a dict a new one on
+    every change), read from the dict's struct without touching the dict or its values;
+    None unless this interpreter passes a check of that layout (then every restore
+    rewrites every guarded dict, correct and slower)."""
+    try:
+        import ctypes
+    except ImportError:
+        return None
+
+    def read(d, _from_address=ctypes.c_uint64.from_address, _id=id,
+             _offset=3 * ctypes.sizeof(ctypes.c_ssize_t)) -> int:  # after ob_refcnt, ob_type, ma_used
+        return _from_address(_id(d) + _offset).value
+
+    if sys.implementation.name != "cpython":
+        return None
+    probe = {"a": 1}
+    seen = [read(probe)]
+    probe.get("a")
+    unchanged = read(probe) == seen[0]
+    for change in (lambda: probe.__setitem__("b", 2), lambda: probe.pop("b"), lambda: probe.update(c=3),
+                   probe.clear, lambda: probe.__setitem__("a", 1)):
+        change()
+        seen.append(read(probe))
+    return read if unchanged and len(set(seen)) == len(seen) else None
 
 
 def restore_modules() -> None:

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from core.problem import CallTest, Problem, StdioTest
-from core.verdict import PASS, RUNTIME_ERROR, SKIPPED, TIMEOUT
+from core.problem import AssertTest, CallTest, Problem, StdioTest
+from core.verdict import PASS, RUNTIME_ERROR, SKIPPED, TIMEOUT, WRONG_ANSWER
 from executors.config import ExecutorConfig
 from executors.judge import Judge
 from executors.sandbox import SandboxPlan, bwrap_works
@@ -77,6 +77,17 @@ def test_a_timeout_ends_the_program(judge):
     result = judge.judge(stdio(("3\n", "6\n"), ("5\n", "10\n"), ("7\n", "14\n")), program)
     assert [t.verdict for t in result.tests] == [PASS, TIMEOUT, SKIPPED]
     assert result.tests[1].time_s >= CFG.timeout_s
+
+
+def test_modules_the_program_patched_are_restored_before_every_tests_checks(judge):
+    """Every test's asserts run after a restore, not only the first test's (the snapshot
+    once held a stale `restore_modules`, so later tests' restores did nothing)."""
+    tests = tuple(AssertTest(code=f"assert math.isclose(area({r}), {3.14159 * r * r})", setup="import math")
+                  for r in (1, 2, 3))
+    problem = Problem(id="a", source="t", statement="s", entry_point="area", tests=tests)
+    program = "import math\nmath.isclose = lambda *a, **k: True\ndef area(r):\n    return 0.0\n"
+    result = judge.judge(problem, program)
+    assert [t.verdict for t in result.tests] == [WRONG_ANSWER] * 3
 
 
 def test_class_state_is_fresh_per_call_test(judge):
