@@ -231,8 +231,10 @@ class PPOIteration:
             raise RuntimeError(f"no usable samples this iteration ({Counter(s.verdict for s in samples)})")
         kept = usable[:whole]
         executed = [s.keep for s in kept] if self.cfg.learner.fgo else None
+        sampled_at = self.cfg.rollout.temperature if self.cfg.rollout.temperature > 0 else 1.0  # greedy: plain softmax
         batch = PPOBatch.from_sequences([s.prompt_ids for s in kept], [s.completion_ids for s in kept],
-                                        [s.reward for s in kept], self.tokenizer.pad_token_id, executed=executed)
+                                        [s.reward for s in kept], self.tokenizer.pad_token_id, executed=executed,
+                                        temperature=sampled_at)
         return batch, len(samples) - whole
 
     def _metrics(self, current: Collected, stats, timings, seconds, dropped) -> dict:

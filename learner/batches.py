@@ -50,11 +50,13 @@ class _Rows:
 
 
 def _take(value, index):
-    return value if value is None else value.select(index) if isinstance(value, _Rows) else value[index]
+    if value is None or isinstance(value, (int, float)):  # absent, or one number for the whole batch
+        return value
+    return value.select(index) if isinstance(value, _Rows) else value[index]
 
 
 def _move(value, device):
-    return value if value is None else value.to(device)
+    return value if value is None or isinstance(value, (int, float)) else value.to(device)
 
 
 @dataclass
@@ -63,7 +65,11 @@ class PPOBatch(_Rows):
     prompt or canonical prefix, never padding); `policy_mask`: action_mask AND executed
     (FGO); `old_logprobs`: the behaviour policy's log-probabilities aligned to tokens, or
     None to have the learner recompute them before any update (robust to rollout
-    backends whose numerics or sampling temperature differ from the learner's)."""
+    backends whose numerics differ from the learner's); `temperature`: the temperature
+    the completions were sampled at.  The learner scores every token (old, new and
+    reference log-probs, entropy) under softmax(logits / temperature): the policy that
+    drew the tokens, so the importance ratio compares like with like.  Top-p is not
+    applied there (the nucleus of the new policy differs from the old one's)."""
 
     input_ids: Tensor
     attention_mask: Tensor
@@ -71,8 +77,12 @@ class PPOBatch(_Rows):
     policy_mask: Tensor
     rewards: Tensor
     old_logprobs: Tensor | None = None
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError(f"PPOBatch.temperature must be > 0 (the temperature tokens were sampled at), "
+                             f"got {self.temperature}")
         shape = self.input_ids.shape
         for name in ("attention_mask", "action_mask", "policy_mask", "old_logprobs"):
             if getattr(self, name) is not None:
@@ -87,10 +97,12 @@ class PPOBatch(_Rows):
     def from_sequences(cls, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
                        rewards: Sequence[float], pad_id: int,
                        executed: Sequence[Sequence[bool]] | None = None,
-                       old_logprobs: Sequence[Sequence[float]] | None = None) -> "PPOBatch":
+                       old_logprobs: Sequence[Sequence[float]] | None = None,
+                       temperature: float = 1.0) -> "PPOBatch":
         """Right-padded batch from per-sample prompt tokens (statement + canonical prefix),
         completion tokens, program rewards, FGO's per-completion-token executed flags
-        (None: all executed, i.e. FGO off) and per-completion-token old log-probs."""
+        (None: all executed, i.e. FGO off), per-completion-token old log-probs and the
+        sampling temperature."""
         if not (len(prompts) == len(completions) == len(rewards)):
             raise ValueError("prompts, completions and rewards must have the same length")
         width = max(len(p) + len(c) for p, c in zip(prompts, completions))
@@ -106,7 +118,8 @@ class PPOBatch(_Rows):
         old = None
         if old_logprobs is not None:
             old = _pad([[0.0] * len(p) + list(lp) for p, lp in zip(prompts, old_logprobs)], width, 0.0, torch.float32)
-        return cls(ids, attn, action, policy, torch.as_tensor(list(rewards), dtype=torch.float32), old)
+        return cls(ids, attn, action, policy, torch.as_tensor(list(rewards), dtype=torch.float32), old,
+                   float(temperature))
 
 
 @dataclass

@@ -5,7 +5,7 @@ which also tabulates which mask each loss and statistic uses.  One `update(batch
 one PPO iteration over one rollout batch (this rank's share of it):
 
 1. experience (no gradients): old log-probs (the rollout's, or recomputed), reference
-   log-probs, values; per-token KL penalty + the program's reward on the last action
+   log-probs, values (every log-prob at the batch's sampling temperature); per-token KL penalty + the program's reward on the last action
    token; GAE over action tokens; advantages whitened over this rank's action tokens.
 2. `ppo_epochs` passes over the batch in a fresh random order, in micro-batches; the
    engines accumulate gradients and step every `minibatch_size` sequences (all ranks).
@@ -45,6 +45,7 @@ class Experience(_Rows):
     old_values: Tensor
     advantages: Tensor
     returns: Tensor
+    temperature: float  # the sampling temperature every log-prob is scored under
 
 
 @dataclass
@@ -69,10 +70,11 @@ class PPOStats:
         return asdict(self)
 
 
-def sequence_logprobs(engine: Engine, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-    """[B, T] log-probs of the given tokens under a causal-LM engine."""
+def sequence_logprobs(engine: Engine, input_ids: Tensor, attention_mask: Tensor,
+                      temperature: float = 1.0) -> Tensor:
+    """[B, T] log-probs of the given tokens under a causal-LM engine (at `temperature`)."""
     logits = engine(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-    return logprobs_from_logits(logits, input_ids)
+    return logprobs_from_logits(logits, input_ids, temperature)
 
 
 class PPOLearner:
@@ -118,8 +120,8 @@ class PPOLearner:
         for rows in micro_batches(len(batch), self.micro):
             ids, attn = batch.input_ids[rows], batch.attention_mask[rows]
             if batch.old_logprobs is None:
-                old.append(sequence_logprobs(policy, ids, attn))
-            ref.append(sequence_logprobs(reference, ids, attn))
+                old.append(sequence_logprobs(policy, ids, attn, batch.temperature))
+            ref.append(sequence_logprobs(reference, ids, attn, batch.temperature))
             values.append(critic(ids, attn))
         action = batch.action_mask.float()
         old_logprobs = (batch.old_logprobs.float() if batch.old_logprobs is not None else torch.cat(old)) * action
@@ -132,7 +134,7 @@ class PPOLearner:
             advantages = whiten(advantages, action)
         policy_mask = batch.policy_mask.float() if self.cfg.fgo else action
         exp = Experience(batch.input_ids, batch.attention_mask, action, policy_mask,
-                         old_logprobs, values, advantages, returns)
+                         old_logprobs, values, advantages, returns, batch.temperature)
         info = {"kl_ref": float(kl.sum(1).mean()), "reward": float(batch.rewards.float().mean()),
                 "value_mean": float(masked_mean(values, action)), "return_mean": float(masked_mean(returns, action))}
         return exp, info
@@ -144,7 +146,8 @@ class PPOLearner:
         critic.train()
 
         logits = policy(input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False).logits
-        logprobs, token_entropy = logprobs_and_entropy(logits, mb.input_ids, entropy_grad=cfg.entropy_coef > 0)
+        logprobs, token_entropy = logprobs_and_entropy(logits, mb.input_ids, entropy_grad=cfg.entropy_coef > 0,
+                                                       temperature=mb.temperature)
         pg_loss, pg_stats = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.policy_mask, cfg.clip_ratio)
         entropy = masked_mean(token_entropy, mb.policy_mask)
         policy.backward(pg_loss - cfg.entropy_coef * entropy)

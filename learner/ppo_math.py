@@ -53,9 +53,10 @@ def whiten(x: Tensor, mask: Tensor, shift_mean: bool = True, eps: float = 1e-8) 
     return out * mask
 
 
-def logprobs_from_logits(logits: Tensor, input_ids: Tensor) -> Tensor:
-    """log pi(token_t | tokens_<t) as [B, T]: logits[:, t-1] scores input_ids[:, t]; column 0 is 0."""
-    return logprobs_and_entropy(logits, input_ids, entropy=False)[0]
+def logprobs_from_logits(logits: Tensor, input_ids: Tensor, temperature: float = 1.0) -> Tensor:
+    """log pi(token_t | tokens_<t) as [B, T]: logits[:, t-1] scores input_ids[:, t]; column 0 is 0.
+    `temperature` scores under softmax(logits / temperature), the policy that sampled."""
+    return logprobs_and_entropy(logits, input_ids, entropy=False, temperature=temperature)[0]
 
 
 def entropy_from_logits(logits: Tensor) -> Tensor:
@@ -64,11 +65,15 @@ def entropy_from_logits(logits: Tensor) -> Tensor:
 
 
 def logprobs_and_entropy(logits: Tensor, input_ids: Tensor, entropy: bool = True,
-                         entropy_grad: bool = True) -> tuple[Tensor, Tensor | None]:
+                         entropy_grad: bool = True, temperature: float = 1.0) -> tuple[Tensor, Tensor | None]:
     """Token log-probs and (optionally) entropies from ONE log-softmax: in an update the
     [B, T, vocab] float copy is the largest tensor, so it is made once, not per quantity.
-    `entropy_grad=False` computes the entropy (for logging) outside the autograd graph."""
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    `entropy_grad=False` computes the entropy (for logging) outside the autograd graph.
+    `temperature` (> 0) divides the logits first, as the sampler did."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 to score tokens, got {temperature}")
+    scores = logits[:, :-1].float()
+    logp = torch.log_softmax(scores if temperature == 1.0 else scores / temperature, dim=-1)
     taken = F.pad(logp.gather(-1, input_ids[:, 1:, None]).squeeze(-1), (1, 0))
     if not entropy:
         return taken, None

@@ -154,3 +154,24 @@ def test_rollout_logprobs_are_used_when_given(tiny_model_dir):
     stats = learner.update(replace(batch, old_logprobs=shifted))
     # ratio e^0.5 is beyond 1 + 0.2: clipped wherever A > 0 (about half the tokens); k3 KL ~ 0.1
     assert math.isfinite(stats.policy_loss) and stats.clipfrac > 0.2 and stats.approx_kl > 0.05
+
+
+def test_experience_scores_tokens_at_the_sampling_temperature(tiny_model_dir):
+    """Old and reference log-probs are the tempered policy's (what the rollout sampled
+    from), and the first update's ratio against them starts at exactly 1."""
+    cfg = LearnerConfig(ppo_epochs=1, **SMALL)
+    learner = PPOLearner.from_pretrained(tiny_model_dir, cfg)
+    g = torch.Generator().manual_seed(5)
+    prompts = [torch.randint(2, 2048, (6,), generator=g).tolist() for _ in range(4)]
+    completions = [torch.randint(2, 2048, (int(n),), generator=g).tolist() for n in (8, 5, 8, 3)]
+    tempered = PPOBatch.from_sequences(prompts, completions, [1.0, -0.3, -0.6, -1.0], pad_id=1, temperature=0.7)
+    exp, _ = learner.make_experience(tempered)
+    with torch.no_grad():
+        at_t = sequence_logprobs(learner.engines.policy, tempered.input_ids, tempered.attention_mask, 0.7)
+        plain = sequence_logprobs(learner.engines.policy, tempered.input_ids, tempered.attention_mask)
+    action = tempered.action_mask.float()
+    assert torch.allclose(exp.old_logprobs, at_t * action, atol=1e-5)
+    assert not torch.allclose(exp.old_logprobs, plain * action, atol=1e-3)
+    assert exp.temperature == 0.7
+    first = learner.train_micro_batch(exp.select(torch.arange(learner.micro)))
+    assert abs(first["approx_kl"]) < 1e-6 and first["clipfrac"] == 0.0

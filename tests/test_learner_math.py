@@ -7,7 +7,7 @@ import torch
 
 from learner.batches import DPOBatch, PPOBatch, SFTBatch
 from learner.dpo import dpo_loss, response_logprob_sums
-from learner.ppo_math import (KLController, compute_kl, entropy_from_logits, gae, last_token_mask,
+from learner.ppo_math import (KLController, compute_kl, entropy_from_logits, gae, last_token_mask, logprobs_and_entropy,
                               logprobs_from_logits, masked_mean, policy_loss, token_rewards, value_loss, whiten)
 from learner.sft import sft_loss
 
@@ -177,3 +177,31 @@ def test_batches_are_built_and_checked():
     assert s.loss_mask.tolist() == [[0, 0, 1, 0]]
     d = DPOBatch.from_triples([[5]], [[6, 7]], [[8]], pad_id=0)
     assert d.rejected.input_ids.tolist() == [[5, 8, 0]] and len(d) == 1
+
+
+@pytest.mark.parametrize("temperature", [0.5, 0.8, 1.3])
+def test_tempered_logprobs_and_entropy_are_the_samplers(temperature):
+    """The learner scores tokens under the distribution the rollout sampled from
+    (actors.logprobs, without top-p), and its entropy is that distribution's."""
+    from actors.logprobs import sequence_sampling_logprobs
+
+    torch.manual_seed(1)
+    logits, ids = torch.randn(2, 7, 13), torch.randint(0, 13, (2, 7))
+    lp, ent = logprobs_and_entropy(logits, ids, temperature=temperature)
+    assert torch.allclose(lp, sequence_sampling_logprobs(logits, ids, temperature, 1.0), atol=1e-6)
+    assert torch.allclose(logprobs_from_logits(logits, ids, temperature), lp)
+    assert torch.allclose(ent, entropy_from_logits(logits / temperature), atol=1e-5)
+    assert not torch.allclose(lp, logprobs_from_logits(logits, ids))
+
+
+def test_scoring_refuses_a_non_positive_temperature():
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        logprobs_from_logits(torch.randn(1, 3, 5), T([[1, 2, 3]]), 0.0)
+
+
+def test_a_batch_keeps_its_sampling_temperature_through_select_and_moves():
+    batch = PPOBatch.from_sequences([[1, 2], [3]], [[4, 5], [6, 7, 8]], [1.0, 0.0], pad_id=0, temperature=0.8)
+    assert batch.select(T([1])).temperature == 0.8 and batch.to("cpu").temperature == 0.8
+    assert len(batch.select(T([1]))) == 1
+    with pytest.raises(ValueError, match="PPOBatch.temperature must be > 0"):
+        PPOBatch.from_sequences([[1]], [[2]], [0.0], pad_id=0, temperature=0.0)
