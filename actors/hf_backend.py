@@ -156,13 +156,28 @@ class HFBackend(GenerationBackend):
         if token in self.eos_ids:
             row.finish = STOP
         elif s.stop:
-            text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-            row.stop_at = find_stop(text, s.stop)
+            row.stop_at = self._stop_index(row.tokens, s.stop)
             if row.stop_at != -1:
                 row.finish = STOP
         if row.finish is None and len(row.tokens) >= s.max_new_tokens:
             row.finish = LENGTH
         return row.finish is None
+
+    def _stop_index(self, tokens: list[int], stops: tuple[str, ...]) -> int:
+        """Where the first stop string starts in the decoded completion, or -1.
+
+        Decoding the whole completion after every token made a completion of n tokens
+        cost O(n^2) detokenisation.  A stop string first appears in the step that
+        completes it, so it lies in the last few tokens: decode a tail window of tokens
+        first, and the whole completion only when the tail holds a stop string (or is too
+        short to be sure: tokens that decode to nothing)."""
+        longest = max(len(stop) for stop in stops)
+        window = 2 * longest + 32
+        if len(tokens) > window:
+            tail = self.tokenizer.decode(tokens[-window:], skip_special_tokens=True)
+            if len(tail) >= window and find_stop(tail, stops) == -1:
+                return -1
+        return find_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), stops)
 
     def _completion(self, row: _Row) -> Completion:
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)

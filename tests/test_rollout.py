@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
@@ -170,3 +172,18 @@ def test_weight_update_reaches_outputs_and_logprobs(tied, tiny_model_dir, tiny_t
         backend.update_weights([], version=2)  # versions only move forward
     with pytest.raises(KeyError):
         backend.update_weights([("nope", torch.zeros(1))], version=4)
+
+
+def test_stop_search_on_a_tail_window_agrees_with_decoding_everything(hf):
+    """The transformers backend looks for stop strings in a tail window of tokens; step by
+    step it must stop exactly where decoding the whole completion each time would."""
+    rng = random.Random(0)
+    vocab = len(hf.tokenizer)
+    for stops in (("\n\n", "def ", "return"), ("e",), ("\n",)):
+        for _ in range(10):
+            tokens = [rng.randrange(vocab) for _ in range(160)]
+            for n in range(1, len(tokens) + 1):
+                expected = find_stop(hf.tokenizer.decode(tokens[:n], skip_special_tokens=True), stops)
+                assert hf._stop_index(tokens[:n], stops) == expected, (stops, n)
+                if expected != -1:
+                    break
