@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from actors.config import RolloutConfig
-from core.settings import load_yaml, rng
+from core.settings import ConfigError, load_yaml, rng
 from curriculum.config import CurriculumConfig
 from executors.config import ExecutorConfig
 from learner.config import LearnerConfig
@@ -76,4 +76,14 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
     """The CPU default when `path` is None, else the YAML file; then the overrides."""
-    return load_yaml(TrainConfig, path, list(overrides))
+    cfg = load_yaml(TrainConfig, path, list(overrides))
+    check_consistency(cfg)
+    return cfg
+
+
+def check_consistency(cfg: TrainConfig) -> None:
+    """Settings that are each valid but do not fit together."""
+    if cfg.learner.old_logprobs == "rollout" and cfg.rollout.top_p < 1.0:
+        raise ConfigError(f"learner.old_logprobs: rollout needs rollout.top_p: 1.0 (it is {cfg.rollout.top_p}): "
+                          "the rollout's log-probs are renormalised over the top-p nucleus, the learner's over "
+                          "the whole vocabulary, so their ratio would not start at 1; use old_logprobs: recompute")

@@ -72,6 +72,7 @@ class Sample:
     stage: int
     difficulty: str
     policy_version: int
+    logprobs: tuple[float, ...]  # the sampler's, per completion token (learner.old_logprobs: rollout)
 
 
 @dataclass
@@ -220,7 +221,7 @@ class PPOIteration:
                                  result.executable_lines, compiled=result.verdict != COMPILE_ERROR).keep)
         return Sample(tuple(prompt.input_ids), tuple(completion.token_ids), result.reward if result.reward is not None
                       else float("nan"), keep, result.verdict, pid, assignment.stage, self.problems[pid].difficulty,
-                      completion.policy_version)
+                      completion.policy_version, tuple(completion.logprobs))
 
     def _batch(self, samples: list[Sample]) -> tuple[PPOBatch, int]:
         """Drop sandbox errors (our failure, not the policy's) and empty completions, then
@@ -232,9 +233,10 @@ class PPOIteration:
         kept = usable[:whole]
         executed = [s.keep for s in kept] if self.cfg.learner.fgo else None
         sampled_at = self.cfg.rollout.temperature if self.cfg.rollout.temperature > 0 else 1.0  # greedy: plain softmax
+        old = [s.logprobs for s in kept] if self.cfg.learner.old_logprobs == "rollout" else None
         batch = PPOBatch.from_sequences([s.prompt_ids for s in kept], [s.completion_ids for s in kept],
                                         [s.reward for s in kept], self.tokenizer.pad_token_id, executed=executed,
-                                        temperature=sampled_at)
+                                        old_logprobs=old, temperature=sampled_at)
         return batch, len(samples) - whole
 
     def _metrics(self, current: Collected, stats, timings, seconds, dropped) -> dict:

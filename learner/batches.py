@@ -117,6 +117,9 @@ class PPOBatch(_Rows):
         policy = _pad([[0] * len(p) + [int(x) for x in e] for p, e in zip(prompts, executed)], width, 0, torch.long)
         old = None
         if old_logprobs is not None:
+            for i, (c, lp) in enumerate(zip(completions, old_logprobs)):
+                if len(lp) != len(c):
+                    raise ValueError(f"sample {i}: {len(lp)} old log-probs for {len(c)} completion tokens")
             old = _pad([[0.0] * len(p) + list(lp) for p, lp in zip(prompts, old_logprobs)], width, 0.0, torch.float32)
         return cls(ids, attn, action, policy, torch.as_tensor(list(rewards), dtype=torch.float32), old,
                    float(temperature))

@@ -38,6 +38,13 @@ class LearnerConfig:
     learner in the driver process (the laptop default); N >= 1 runs N DeepSpeed ranks as
     Ray actors reserved together on one node by a placement group (learner/group.py),
     each with `cpus_per_worker` CPUs and `gpus_per_worker` GPUs.
+
+    `old_logprobs` says where PPO's "old" log-probabilities come from: `recompute` (the
+    learner's own forward pass before the update, at the sampling temperature: exact on
+    policy, and immune to rollout numerics) or `rollout` (what the sampler returned: the
+    behaviour policy itself, so one step off policy the ratio corrects the staleness;
+    needs rollout.top_p 1, since a nucleus-renormalised log-prob is not comparable with
+    the learner's full-softmax one).
     """
 
     zero_stage: int = field(default=0, metadata=rng(0, 3))
@@ -66,5 +73,6 @@ class LearnerConfig:
     weight_decay: float = field(default=0.0, metadata=rng(0))
     critic_path: str | None = None
     fgo: bool = True
+    old_logprobs: Literal["recompute", "rollout"] = "recompute"
     sft: SFTConfig = field(default_factory=SFTConfig)
     dpo: DPOConfig = field(default_factory=DPOConfig)

@@ -83,3 +83,11 @@ def test_round_trip_through_yaml(tmp_path: Path):
 def test_override_through_a_scalar_is_refused():
     with pytest.raises(ConfigError, match="'lr' is not a section"):
         load_config(None, ["learner.lr=1", "learner.lr.x=1"])
+
+
+def test_rollout_old_logprobs_need_the_full_softmax():
+    with pytest.raises(ConfigError, match="learner.old_logprobs: rollout needs rollout.top_p: 1.0"):
+        load_config(None, ["learner.old_logprobs=rollout"])
+    assert load_config(None, ["learner.old_logprobs=rollout", "rollout.top_p=1.0"]).learner.old_logprobs == "rollout"
+    with pytest.raises(ConfigError, match="'recompute', 'rollout'"):
+        load_config(None, ["learner.old_logprobs=vllm"])

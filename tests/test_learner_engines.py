@@ -175,3 +175,30 @@ def test_experience_scores_tokens_at_the_sampling_temperature(tiny_model_dir):
     assert exp.temperature == 0.7
     first = learner.train_micro_batch(exp.select(torch.arange(learner.micro)))
     assert abs(first["approx_kl"]) < 1e-6 and first["clipfrac"] == 0.0
+
+
+def test_rollout_old_logprobs_make_the_ratio_see_a_stale_behaviour_policy(tiny_model_dir):
+    """learner.old_logprobs: rollout.  A batch sampled by the weights before an update
+    keeps those weights' log-probs as `old`: the next update's ratio starts away from 1
+    (the staleness is corrected), while recomputing would start it at exactly 1."""
+    cfg = LearnerConfig(ppo_epochs=1, lr=5e-3, **SMALL)
+    learner = PPOLearner.from_pretrained(tiny_model_dir, cfg)
+    g = torch.Generator().manual_seed(9)
+    prompts = [torch.randint(2, 2048, (5,), generator=g).tolist() for _ in range(4)]
+    completions = [torch.randint(2, 2048, (n,), generator=g).tolist() for n in (6, 4, 7, 6)]
+    stale = PPOBatch.from_sequences(prompts, completions, [1.0, -1.0, 1.0, -1.0], pad_id=1, temperature=0.8)
+    with torch.no_grad():
+        behaviour = sequence_logprobs(learner.engines.policy, stale.input_ids, stale.attention_mask, 0.8)
+    sampled = [behaviour[i, len(p):len(p) + len(c)].tolist() for i, (p, c) in enumerate(zip(prompts, completions))]
+    learner.update(synthetic_batch(2048, 4, 6, 10, seed=4))  # the weights move on
+    rollout = PPOBatch.from_sequences(prompts, completions, [1.0, -1.0, 1.0, -1.0], pad_id=1,
+                                      old_logprobs=sampled, temperature=0.8)
+    exp, _ = learner.make_experience(rollout)
+    assert torch.allclose(exp.old_logprobs, behaviour * rollout.action_mask, atol=1e-6)
+    first = learner.train_micro_batch(exp.select(torch.arange(learner.micro)))
+    assert first["approx_kl"] > 1e-6
+    recomputed, _ = learner.make_experience(stale)
+    assert not torch.allclose(recomputed.old_logprobs, exp.old_logprobs, atol=1e-5)
+    with pytest.raises(ValueError, match="sample 1: 3 old log-probs for 4 completion tokens"):
+        PPOBatch.from_sequences(prompts, completions, [0.0] * 4, pad_id=1,
+                                old_logprobs=[sampled[0], sampled[1][:3], sampled[2], sampled[3]])

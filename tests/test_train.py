@@ -48,10 +48,12 @@ def test_train_runs_logs_checkpoints_and_resumes(ray_session, tmp_path, cache_di
 
 @pytest.mark.slow
 def test_one_step_off_policy_with_the_learner_in_a_ray_actor(ray_session, tmp_path, cache_dir):
-    # Batches train one update stale; the learner runs as a placement-grouped Ray actor.
+    # Batches train one update stale, with the sampler's log-probs as PPO's old ones (so
+    # the ratio sees the staleness); the learner runs as a placement-grouped Ray actor.
     run = tmp_path / "run"
     overrides = SMALL + [f"model.cache_dir={cache_dir}", f"output_dir={run}", "iterations=3",
-                         "one_step_off_policy=true", "learner.num_workers=1"]
+                         "one_step_off_policy=true", "learner.num_workers=1",
+                         "learner.old_logprobs=rollout", "rollout.top_p=1.0"]
     run_training(load_config(None, overrides), log=lambda *_: None)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2]
