@@ -9,7 +9,9 @@ flight per actor: one running, one queued), so a faster actor takes more work.
 Failures: actors run with Ray's `max_restarts` and `max_task_retries`, so a task whose
 actor dies is re-run by Ray on the restarted actor (which first re-syncs to the newest
 weights, see rollout_actor.py).  If an actor is gone for good (restarts used up), its
-tasks go to the remaining actors.  Each request is answered exactly once either way.
+tasks go to the remaining actors and the pool forgets it (later streams and weight syncs
+do not wait on it; they fail only when no actor is left).  Each request is answered
+exactly once either way.
 
 Weights: `update_weights(state_dict, version)` publishes the state dict in bounded
 chunks to the object store and has every actor load it; for vLLM on GPUs the NCCL route
@@ -18,6 +20,7 @@ chunks to the object store and has every actor load it; for vLLM on GPUs the NCC
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from actors.weights import WeightsHandle, publish
 from core.rollout import GenerationRequest, GenerationResult
 
 TASKS_PER_ACTOR = 2
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,9 +106,16 @@ class RolloutPool:
             except RayActorError:
                 if actor in live:  # restarts used up: drop it, re-send its work elsewhere
                     live.remove(actor)
+                    self._forget(actor)
                 pending.appendleft(task)
                 continue
             yield from results
+
+    def _forget(self, actor) -> None:
+        """An actor whose restarts are used up is gone for good."""
+        if actor in self.actors:
+            self.actors.remove(actor)
+            log.warning("a rollout actor died for good (restarts used up); %d left", len(self.actors))
 
     def _tasks(self, requests: Sequence[GenerationRequest]) -> list[list[GenerationRequest]]:
         """Consecutive requests grouped into tasks of at most batch_size sequences."""
@@ -138,7 +149,13 @@ class RolloutPool:
             return SyncStats(version, "nccl", time.perf_counter() - start, num_bytes)
         state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
         handle = publish(state, version, self.cfg.weight_chunk_mb * 2**20)
-        ray.get([a.update_weights.remote(handle) for a in self.actors])
+        for actor, ref in [(a, a.update_weights.remote(handle)) for a in self.actors]:
+            try:
+                ray.get(ref)
+            except ray.exceptions.RayActorError:  # restarts used up
+                self._forget(actor)
+        if not self.actors:
+            raise RuntimeError("every rollout actor is dead; no one left to take the weights")
         self._latest, self._version = handle, version
         return SyncStats(version, "object_store", time.perf_counter() - start, handle.num_bytes)
 

@@ -92,13 +92,38 @@ def test_killed_actor_is_restarted_resynced_and_its_requests_resent(ray_session,
 def test_actor_gone_for_good_its_work_moves_to_the_others(ray_session, tiny_model_dir):
     import ray
 
-    p = RolloutPool(dataclasses.replace(CFG, max_restarts=0), str(tiny_model_dir))
+    p = RolloutPool(dataclasses.replace(CFG, num_actors=3, max_restarts=0), str(tiny_model_dir))
     try:
         reqs = batch(12, tag="g")
         stream = p.stream(reqs)
         seen = [next(stream).request_id]
-        ray.kill(p.actors[1], no_restart=True)
+        ray.kill(p.actors[2], no_restart=True)  # mid-stream: it holds tasks in flight
         seen += [r.request_id for r in stream]
         assert collections.Counter(seen) == collections.Counter(q.request_id for q in reqs)
+        assert len(p.actors) == 2  # forgotten by the pool, not only by that stream
+        gone = p.actors[1]
+        ray.kill(gone, no_restart=True)  # between calls: the weight sync finds out
+        _await_death(gone)
+        state = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+        p.update_weights(state, 1)
+        assert len(p.actors) == 1 and p.actor_versions() == [1]
+        again = batch(4, tag="h")
+        assert sorted(r.request_id for r in p.stream(again)) == sorted(q.request_id for q in again)
     finally:
         p.shutdown()
+
+
+def _await_death(actor, timeout_s: float = 30) -> None:
+    """ray.kill is asynchronous: wait until calls to the actor fail."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.pid.remote(), timeout=timeout_s)
+        except ray.exceptions.RayActorError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the killed actor still answers")
