@@ -14,8 +14,9 @@ do not wait on it; they fail only when no actor is left).  Each request is answe
 exactly once either way.
 
 Weights: `update_weights(state_dict, version)` publishes the state dict in bounded
-chunks to the object store and has every actor load it; for vLLM on GPUs the NCCL route
-(vllm_nccl.py) is used instead when configured.
+chunks to the object store and has every actor load it (or takes the handle of weights
+a learner already published); for vLLM on GPUs the NCCL route (vllm_nccl.py) is used
+instead when configured.
 """
 
 from __future__ import annotations
@@ -130,12 +131,16 @@ class RolloutPool:
         return tasks
 
     # ---- weights ------------------------------------------------------------------
-    def update_weights(self, weights: Mapping[str, torch.Tensor] | torch.nn.Module, version: int) -> SyncStats:
-        """Bring every actor to `weights` (a state dict or the module) as `version`."""
+    def update_weights(self, weights: Mapping[str, torch.Tensor] | torch.nn.Module | WeightsHandle,
+                       version: int) -> SyncStats:
+        """Bring every actor to `weights` as `version`: a state dict or module, or a
+        handle to weights someone already published (a learner group's rank 0)."""
         import ray
 
         if version <= self._version:
             raise ValueError(f"weights version must increase: {version} <= {self._version}")
+        if isinstance(weights, WeightsHandle) and weights.version != version:
+            raise ValueError(f"the weights handle holds version {weights.version}, not {version}")
         start = time.perf_counter()
         if self._route(weights) == "nccl":
             from actors.vllm_nccl import NcclWeightSender
@@ -147,8 +152,11 @@ class RolloutPool:
             num_bytes = self._nccl.send(module, version)
             self._version = version
             return SyncStats(version, "nccl", time.perf_counter() - start, num_bytes)
-        state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
-        handle = publish(state, version, self.cfg.weight_chunk_mb * 2**20)
+        if isinstance(weights, WeightsHandle):
+            handle = weights
+        else:
+            state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+            handle = publish(state, version, self.weight_chunk_bytes)
         for actor, ref in [(a, a.update_weights.remote(handle)) for a in self.actors]:
             try:
                 ray.get(ref)
@@ -158,6 +166,10 @@ class RolloutPool:
             raise RuntimeError("every rollout actor is dead; no one left to take the weights")
         self._latest, self._version = handle, version
         return SyncStats(version, "object_store", time.perf_counter() - start, handle.num_bytes)
+
+    @property
+    def weight_chunk_bytes(self) -> int:
+        return self.cfg.weight_chunk_mb * 2**20
 
     def _route(self, weights) -> str:
         """`auto` broadcasts over NCCL only what it can: a module living in this process

@@ -94,7 +94,8 @@ def _checkpoint(run_dir: Path, learner, iteration, next_step: int) -> Path:
 def _resume(run_dir: Path, learner, iteration, rollout, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
     iteration.load_state_dict(resumed.client_state)
-    rollout.update_weights(learner.policy_state_dict(), version=rollout.policy_version + 1)
+    version = rollout.policy_version + 1
+    rollout.update_weights(learner.publish_policy(version, rollout.weight_chunk_bytes), version=version)
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
 

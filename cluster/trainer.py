@@ -142,7 +142,8 @@ class PPOIteration:
             self._prefetch.result()  # the next batch's generation must finish on the old weights
             timings["wait_for_next_batch"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.rollout.update_weights(self.learner.policy_state_dict(), version=version + 1)
+        self.rollout.update_weights(self.learner.publish_policy(version + 1, self.rollout.weight_chunk_bytes),
+                                    version=version + 1)
         timings["sync"] = time.perf_counter() - t
         self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
         self._untrained.popleft()  # trained on and reported: no longer pending

@@ -6,9 +6,9 @@ its ranks must share a node (NCCL over NVLink, one filesystem for checkpoints), 
 `LearnerWorker` per bundle, and has them form one torch.distributed group (rank 0's node
 address, a port rank 0 picked).  The driver then talks to the group as it would to an
 in-process `PPOLearner`: `update` splits the batch into equal shards (each rank trains
-on its own, DeepSpeed all-reduces the gradients), `policy_state_dict` and the
-checkpoint calls run on every rank (they are collective under ZeRO-3) and return rank
-0's answer.  With `learner.num_workers: 0` (the laptop default) the learner stays in
+on its own, DeepSpeed all-reduces the gradients), `policy_state_dict`,
+`publish_policy` and the checkpoint calls run on every rank (they are collective under
+ZeRO-3) and return rank 0's answer.  With `learner.num_workers: 0` (the laptop default) the learner stays in
 the driver process and none of this is used.
 """
 
@@ -51,6 +51,9 @@ class LearnerWorker:
 
     def policy_state_dict(self):
         return self.learner.policy_state_dict()
+
+    def publish_policy(self, version: int, max_bytes: int):
+        return self.learner.publish_policy(version, max_bytes)
 
     def save_checkpoint(self, root: str, step: int, client_state: dict[str, Any] | None) -> Path:
         return self.learner.save_checkpoint(root, step, client_state)
@@ -105,6 +108,11 @@ class LearnerGroup:
 
     def policy_state_dict(self):
         return ray.get([w.policy_state_dict.remote() for w in self.workers])[0]
+
+    def publish_policy(self, version: int, max_bytes: int):
+        """Rank 0's handle to the weights it put into the object store (the chunks never
+        pass through the driver)."""
+        return ray.get([w.publish_policy.remote(version, max_bytes) for w in self.workers])[0]
 
     def save_checkpoint(self, root: str | Path, step: int, client_state: dict[str, Any] | None = None) -> Path:
         return ray.get([w.save_checkpoint.remote(str(root), step, client_state) for w in self.workers])[0]

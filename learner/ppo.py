@@ -175,6 +175,16 @@ class PPOLearner:
         """The policy's full weights for the rollout actors (None on ranks other than 0)."""
         return full_state_dict(self.engines.policy)
 
+    def publish_policy(self, version: int, max_bytes: int):
+        """The policy's weights put into Ray's object store in chunks, as the handle the
+        rollout actors load (`actors.weights`); None on ranks other than 0.  A Ray
+        learner group calls this on its ranks, so rank 0 publishes straight from its own
+        process instead of shipping a full copy through the driver first."""
+        from actors.weights import publish
+
+        state = self.policy_state_dict()  # collective under ZeRO-3: every rank calls it
+        return None if state is None else publish(state, version, max_bytes)
+
     def close(self) -> None:
         """Nothing to release in-process (a LearnerGroup stops its actors here)."""
 

@@ -2,7 +2,9 @@
 
 import pytest
 import ray
+import torch
 
+from actors.weights import fetch
 from learner.bench import synthetic_batch
 from learner.config import LearnerConfig
 from learner.group import LearnerGroup, make_learner
@@ -24,6 +26,11 @@ def test_two_ranks_train_in_step_and_checkpoint(ray_session, tiny_model_dir, tmp
         assert after[0] == after[1] != before[0]  # shards differ, gradients are all-reduced
         weights = group.policy_state_dict()
         assert weights and all(t.device.type == "cpu" for t in weights.values())
+        handle = group.publish_policy(3, max_bytes=1 << 20)  # rank 0 puts the chunks itself
+        assert handle.version == 3 and len(handle.chunks) > 1
+        published = dict(fetch(handle))
+        assert published.keys() == weights.keys()
+        assert all(torch.equal(published[k], weights[k]) for k in weights)
         group.save_checkpoint(tmp_path / "ckpt", 1, {"note": "x"})
         group.update(synthetic_batch(2048, 8, 6, 10, seed=2))
         resumed = group.load_checkpoint(tmp_path / "ckpt")

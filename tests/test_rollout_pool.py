@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM
 from actors.config import RolloutConfig
 from actors.consistency import logprob_gap, perturbed_state
 from actors.rollout_pool import RolloutPool
+from actors.weights import publish
 from core.rollout import GenerationRequest, SamplingSettings
 
 # half a CPU each: the module pool and the one a test starts fit the 2-CPU Ray session together
@@ -64,6 +65,16 @@ def test_weight_sync_through_object_store(pool, tiny_model_dir):
     assert logprob_gap(learner, greedy, after).max < 1e-4
     with pytest.raises(ValueError):
         pool.update_weights(state, version=stats.version)
+    # Weights a learner already published (a learner group's rank 0 does) are taken as they are.
+    handle = publish(learner.state_dict(), stats.version + 1, pool.weight_chunk_bytes)
+    with pytest.raises(ValueError, match="holds version"):
+        pool.update_weights(handle, version=stats.version + 2)
+    synced = pool.update_weights(handle, version=stats.version + 1)
+    assert pool._latest is handle and synced.num_bytes == handle.num_bytes
+    assert pool.actor_versions() == [synced.version] * 2
+    for q, r in zip(greedy, pool.generate(greedy)):
+        out = learner.generate(torch.tensor([q.prompt_ids]), max_new_tokens=12, do_sample=False)
+        assert list(r.completions[0].token_ids) == out[0, len(q.prompt_ids):].tolist()
 
 
 @pytest.mark.slow
