@@ -62,10 +62,18 @@ class LearnerWorker:
         return self.learner.load_checkpoint(root, tag)
 
     def policy_digest(self) -> str:
-        """A hash of this rank's policy parameters (ranks of one group must agree)."""
+        """A hash of the policy's full parameters as this rank sees them (ranks of one
+        group must agree).  Under ZeRO-3 a rank's own tensors are empty placeholders for
+        its shards, so they are gathered first (collective: every rank calls this)."""
+        import deepspeed
+
+        engine = self.learner.engines.policy
+        parameters = list(engine.module.parameters())
         digest = hashlib.sha256()
-        for parameter in self.learner.engines.policy.module.parameters():
-            digest.update(parameter.detach().float().cpu().numpy().tobytes())
+        with deepspeed.zero.GatheredParameters(parameters, modifier_rank=None,
+                                               enabled=bool(engine.zero_optimization_partition_weights())):
+            for parameter in parameters:
+                digest.update(parameter.detach().float().cpu().numpy().tobytes())
         return digest.hexdigest()
 
 

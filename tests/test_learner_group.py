@@ -1,5 +1,7 @@
 """The learner as a placement-grouped group of Ray actors (two gloo ranks on CPU)."""
 
+import hashlib
+
 import pytest
 import ray
 import torch
@@ -45,3 +47,23 @@ def test_two_ranks_train_in_step_and_checkpoint(ray_session, tiny_model_dir, tmp
 def test_a_group_no_node_can_hold_fails_at_once(ray_session, tiny_model_dir):
     with pytest.raises(RuntimeError, match="no node can hold the learner.*learner.num_workers"):
         LearnerGroup(tiny_model_dir, LearnerConfig(num_workers=3, cpus_per_worker=64.0))
+
+
+@pytest.mark.slow
+def test_zero3_ranks_digest_their_gathered_weights(ray_session, tiny_model_dir, tmp_path):
+    """Under ZeRO-3 each rank's module holds empty shard placeholders: the digest must be
+    of the gathered weights, or every check of it passes vacuously."""
+    group = make_learner(tiny_model_dir, LearnerConfig(num_workers=2, zero_stage=3, minibatch_size=8,
+                                                       micro_batch_size=2))
+    try:
+        empty = hashlib.sha256().hexdigest()
+        before = group.policy_digests()
+        assert before[0] == before[1] != empty
+        group.save_checkpoint(tmp_path / "ckpt", 1)
+        group.update(synthetic_batch(2048, 16, 6, 10, seed=1))
+        after = group.policy_digests()
+        assert after[0] == after[1] not in (before[0], empty)
+        group.load_checkpoint(tmp_path / "ckpt")
+        assert group.policy_digests() == before
+    finally:
+        group.close()
