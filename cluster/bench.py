@@ -32,8 +32,8 @@ CONFIGURATIONS = (("on-policy, 1 executor worker", 1, False), ("on-policy, 2 exe
 def run_bench(cfg: TrainConfig, iterations: int = 3, log=print) -> dict:
     """Time `iterations` PPO iterations (after one warm-up) per configuration."""
     sets = preflight(cfg)
-    model_dir = warm_start(cfg, resolve_model(cfg.model, seed=cfg.seed), sets.get("sft", []), log)
     connect(cfg)
+    model_dir = warm_start(cfg, resolve_model(cfg.model, seed=cfg.seed), sets.get("sft", []), log)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     learner = make_learner(model_dir, cfg.learner)  # first, as in training: a learner group reserves its GPUs
     rollout = RolloutPool(cfg.rollout, model_dir)

@@ -35,8 +35,8 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     base = resolve_model(cfg.model, seed=cfg.seed)
-    model_dir = warm_start(cfg, base, sets.get("sft", []), log)
     connect(cfg)
+    model_dir = warm_start(cfg, base, sets.get("sft", []), log)  # on a Ray task when the learner is on actors
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     learner = make_learner(model_dir, cfg.learner)  # first: its placement group reserves its GPUs
     executors = ExecutorPool(cfg.executor)

@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 import time
+from pathlib import Path
 
 from transformers import AutoTokenizer
 
@@ -29,7 +30,11 @@ SFT_ENGINE_KEYS = ("zero_stage", "precision", "micro_batch_size", "weight_decay"
 
 
 def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=print) -> str:
-    """The SFT model's directory (made now, or found in the cache)."""
+    """The SFT model's directory (made now, or found in the cache).  With the learner on
+    Ray actors (`learner.num_workers` >= 1) the SFT runs as a Ray task with one learner
+    worker's CPUs and GPUs, not in the driver (which on a GPU cluster has no GPU); it
+    must then run before the learner group reserves those GPUs, and the model cache must
+    be on storage the driver and the task's node share."""
     if cfg.learner.sft.steps == 0:
         return base_model
     engine = {k: getattr(cfg.learner, k) for k in SFT_ENGINE_KEYS}
@@ -40,6 +45,33 @@ def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=p
     if (target / "config.json").is_file():
         log(f"SFT model found in cache: {target}")
         return str(target)
+    if cfg.learner.num_workers < 1:
+        train_sft(cfg, base_model, problems, str(target), log)
+        return str(target)
+    import ray
+
+    task = ray.remote(num_cpus=cfg.learner.cpus_per_worker, num_gpus=cfg.learner.gpus_per_worker)(_train_sft_task)
+    for line in ray.get(task.remote(cfg, base_model, problems, str(target))):
+        log(line)
+    if not (target / "config.json").is_file():
+        raise RuntimeError(f"the SFT task finished but {target} is not visible here: model.cache_dir must be on "
+                           f"storage shared by the driver and the learner's nodes")
+    return str(target)
+
+
+def _train_sft_task(cfg: TrainConfig, base_model: str, problems: list[Problem], target: str) -> list[str]:
+    """`train_sft` in a Ray task; its log lines come back with the result."""
+    import os
+    import socket
+
+    lines = [f"SFT runs in a Ray task (pid {os.getpid()} on {socket.gethostname()})"]
+    train_sft(cfg, base_model, problems, target, lines.append)
+    return lines
+
+
+def train_sft(cfg: TrainConfig, base_model: str, problems: list[Problem], target: str, log=print) -> None:
+    """Fine-tune `base_model` on the problems' canonical solutions and save it at `target`
+    (written beside it first and renamed, so a crash never leaves a half model there)."""
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     pairs = [_pair(p, tokenizer) for p in problems if p.canonical_solution]
     trainer = SFTTrainer.from_pretrained(base_model, cfg.learner)
@@ -51,11 +83,11 @@ def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=p
         if step % 50 == 0 or step == cfg.learner.sft.steps - 1:
             log(f"sft step {step + 1}/{cfg.learner.sft.steps} loss {stats.loss:.3f} "
                 f"({time.perf_counter() - start:.0f}s)")
-    staging = target.with_name(target.name + ".partial")
+    final = Path(target)
+    staging = final.with_name(final.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     export_hf(trainer.engine, staging, base_model)
-    staging.rename(target)
-    return str(target)
+    staging.rename(final)
 
 
 def _pair(problem: Problem, tokenizer) -> tuple[list[int], list[int]]:

@@ -130,3 +130,27 @@ def test_pass_at_k_estimator():
     assert pass_at_k(5, 2, 2) == pytest.approx(1 - (3 * 2) / (5 * 4))
     with pytest.raises(ValueError, match="pass@5 needs at least 5"):
         pass_at_k(4, 1, 5)
+
+
+def test_sft_runs_on_a_ray_task_when_the_learner_is_on_actors(ray_session, tmp_path, tiny_model_dir):
+    """With learner.num_workers >= 1 the warm start must not train in the driver (on a GPU
+    cluster the driver has no GPU): it runs as a Ray task and its result is cached."""
+    import os
+    import re
+
+    from cluster.warmstart import warm_start
+    from problems.bundled import generate_split
+
+    cfg = load_config(None, ["learner.num_workers=1", "learner.sft.steps=3", "learner.sft.batch_size=4",
+                             f"model.cache_dir={tmp_path / 'cache'}"])
+    problems = generate_split("sft")[:12]
+    lines: list[str] = []
+    model_dir = warm_start(cfg, str(tiny_model_dir), problems, lines.append)
+    ran = [re.search(r"SFT runs in a Ray task \(pid (\d+)", line) for line in lines]
+    pids = [int(m.group(1)) for m in ran if m]
+    assert pids and pids[0] != os.getpid(), lines
+    assert any("sft step 3/3" in line for line in lines)
+    assert (tmp_path / "cache").exists() and os.path.isfile(os.path.join(model_dir, "config.json"))
+    again: list[str] = []
+    assert warm_start(cfg, str(tiny_model_dir), problems, again.append) == model_dir
+    assert again == [f"SFT model found in cache: {model_dir}"]
