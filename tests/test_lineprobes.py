@@ -132,3 +132,12 @@ def test_same_lines_as_slipcover_on_every_humaneval_reference():
         if ours != theirs or not all(lines for _, lines in ours):
             mismatched.append(problem.id)
     assert mismatched == []
+
+
+@needs_311
+def test_the_fork_server_reports_self_removing_probes():
+    from executors.config import ExecutorConfig
+    from executors.judge import Judge
+
+    with Judge(ExecutorConfig(timeout_s=2.0), slots=1) as judge:
+        assert judge.coverage_mode == "self-removing probes"
