@@ -103,7 +103,9 @@ def test_killed_actor_is_restarted_resynced_and_its_requests_resent(ray_session,
 def test_actor_gone_for_good_its_work_moves_to_the_others(ray_session, tiny_model_dir):
     import ray
 
-    p = RolloutPool(dataclasses.replace(CFG, num_actors=3, max_restarts=0), str(tiny_model_dir))
+    # A quarter CPU each: the module's `pool` (2 x 0.5) is alive too, on a 2-CPU Ray.
+    p = RolloutPool(dataclasses.replace(CFG, num_actors=3, cpus_per_actor=0.25, max_restarts=0), str(tiny_model_dir),
+                    start_timeout_s=120)
     try:
         reqs = batch(12, tag="g")
         stream = p.stream(reqs)
