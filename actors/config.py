@@ -52,6 +52,12 @@ class RolloutConfig:
         return [GenerationRequest(tuple(ids), n=n, request_id=rid, sampling=self.sampling(seed=seed + k * n))
                 for k, (ids, rid) in enumerate(zip(prompt_ids, request_ids))]
 
+    @property
+    def scoring_temperature(self) -> float:
+        """The temperature a learner scores these rollouts' tokens at: the sampling one,
+        or 1 for greedy decoding (whose log-probs are the plain softmax's, core/rollout.py)."""
+        return self.temperature if self.temperature > 0 else 1.0
+
     def sampling(self, seed: int | None = None) -> SamplingSettings:
         """The sampling settings of a training rollout (optionally seeded)."""
         return SamplingSettings(temperature=self.temperature, top_p=self.top_p,

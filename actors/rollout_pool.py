@@ -167,6 +167,13 @@ class RolloutPool:
         self._latest, self._version = handle, version
         return SyncStats(version, "object_store", time.perf_counter() - start, handle.num_bytes)
 
+    def sync_from(self, learner) -> SyncStats:
+        """Bring every actor to the learner's current policy as the next version: the
+        learner publishes its weights (a learner group from its rank 0, so they never
+        pass through the driver) and the actors load that handle."""
+        version = self._version + 1
+        return self.update_weights(learner.publish_policy(version, self.weight_chunk_bytes), version)
+
     @property
     def weight_chunk_bytes(self) -> int:
         return self.cfg.weight_chunk_mb * 2**20

@@ -94,8 +94,7 @@ def _checkpoint(run_dir: Path, learner, iteration, next_step: int) -> Path:
 def _resume(run_dir: Path, learner, iteration, rollout, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
     iteration.load_state_dict(resumed.client_state)
-    version = rollout.policy_version + 1
-    rollout.update_weights(learner.publish_policy(version, rollout.weight_chunk_bytes), version=version)
+    rollout.sync_from(learner)
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
 

@@ -142,8 +142,7 @@ class PPOIteration:
             self._prefetch.result()  # the next batch's generation must finish on the old weights
             timings["wait_for_next_batch"] = time.perf_counter() - t
         t = time.perf_counter()
-        self.rollout.update_weights(self.learner.publish_policy(version + 1, self.rollout.weight_chunk_bytes),
-                                    version=version + 1)
+        self.rollout.sync_from(self.learner)
         timings["sync"] = time.perf_counter() - t
         self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
         self._untrained.popleft()  # trained on and reported: no longer pending
@@ -233,11 +232,10 @@ class PPOIteration:
             raise RuntimeError(f"no usable samples this iteration ({Counter(s.verdict for s in samples)})")
         kept = usable[:whole]
         executed = [s.keep for s in kept] if self.cfg.learner.fgo else None
-        sampled_at = self.cfg.rollout.temperature if self.cfg.rollout.temperature > 0 else 1.0  # greedy: plain softmax
         old = [s.logprobs for s in kept] if self.cfg.learner.old_logprobs == "rollout" else None
         batch = PPOBatch.from_sequences([s.prompt_ids for s in kept], [s.completion_ids for s in kept],
                                         [s.reward for s in kept], self.tokenizer.pad_token_id, executed=executed,
-                                        old_logprobs=old, temperature=sampled_at)
+                                        old_logprobs=old, temperature=self.cfg.rollout.scoring_temperature)
         return batch, len(samples) - whole
 
     def _metrics(self, current: Collected, stats, timings, seconds, dropped) -> dict:

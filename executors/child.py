@@ -140,7 +140,7 @@ class TestChild:
         written after the test's output has been flushed to fd 1."""
         streams, start = self.streams, self.cpu_at_start
         nonce = self.nonce
-        lines = coverage[1] if coverage is not None else list
+        lines = list if coverage is None else coverage[1]  # (start, lines): see _test_steps
 
         def report(outcome: dict, _frame=frame, _write_all=write_all, _getrusage=_getrusage,
                    _self=_RUSAGE_SELF, _BaseException=BaseException) -> None:
@@ -178,7 +178,8 @@ class TestChild:
         _setrlimit(_RLIMIT_CPU, (soft if hard == _RLIM_INFINITY else min(soft, hard), hard))
         self.streams = _fresh_std_streams(self.server.stream_encoding)
         if coverage is not None:
-            coverage[0]()  # re-arm the probes
+            start_coverage, _ = coverage
+            start_coverage()  # re-arm the probes the previous test fired
 
 
 def sandbox_environment(workdir: str) -> None:

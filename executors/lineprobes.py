@@ -59,10 +59,11 @@ class SelfRemovingProbes:
             self._sites[key] = (new_code, offset, line)
         return new_code
 
-    def start(self) -> None:
-        """Re-arm the probes the previous test fired and begin a new set of lines."""
+    def start(self, _memset=ctypes.memset, _nop=_NOP) -> None:
+        """Re-arm the probes the previous test fired and begin a new set of lines.  It
+        runs in the child after a program did: what it calls is bound as defaults."""
         for address in self._fired:
-            ctypes.memset(address, _NOP, 1)
+            _memset(address, _nop, 1)
         self._fired.clear()
         self._seen.clear()
 

@@ -187,3 +187,8 @@ def test_stop_search_on_a_tail_window_agrees_with_decoding_everything(hf):
                 assert hf._stop_index(tokens[:n], stops) == expected, (stops, n)
                 if expected != -1:
                     break
+
+
+def test_a_greedy_rollout_is_scored_under_the_plain_softmax():
+    assert RolloutConfig(temperature=0.8).scoring_temperature == 0.8
+    assert RolloutConfig(temperature=0.0).scoring_temperature == 1.0
