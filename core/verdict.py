@@ -46,6 +46,9 @@ class ExecutionResult:
     executable_lines lines that hold code (what coverage is measured against)
     reward           StepCoder's reward for the program; None for sandbox_error, which
                      is our failure, so the sample must not be trained on
+    coverage_known   False when line coverage was not collected, or when some test that
+                     ran lost its record of executed lines: FGO then has no evidence to
+                     mask with and keeps every token (counted in the training metrics)
     """
 
     problem_id: str
@@ -55,6 +58,7 @@ class ExecutionResult:
     executed_lines: tuple[int, ...] = ()
     executable_lines: tuple[int, ...] = ()
     error: str | None = None
+    coverage_known: bool = True
     sandbox_layers: tuple[str, ...] = field(default=(), compare=False)
 
     @property
