@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cluster.cli_data import resolve_problem_argument
 from cluster import cli_bench, cli_config, cli_curriculum, cli_data, cli_judge, cli_model, cli_train
 from core.problem import ProblemFormatError
 from core.settings import ConfigError
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        resolve_problem_argument(args)
         return int(args.run(args) or 0)
     except USER_ERRORS as exc:
         print(f"execrl {args.verb}: error: {exc}", file=sys.stderr)

@@ -68,7 +68,7 @@ def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
 def run_rollout(args: argparse.Namespace) -> int:
     from actors.backend import BACKENDS
     from actors.bench import format_table, run_bench
-    from models.tiny import SIZES
+    from models.sizes import SIZES
 
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

@@ -29,9 +29,29 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--problems", required=True, help=PROBLEMS_HELP)
+    """The problem set, as `FILE` (the form people type first) or `--problems FILE`;
+    `resolve_problem_argument` checks that exactly one was given."""
+    parser.add_argument("problems_positional", nargs="?", metavar="PROBLEMS", default=None,
+                        help="the problem set (same as --problems)")
+    parser.add_argument("--problems", default=None, help=PROBLEMS_HELP)
     parser.add_argument("--format", choices=FORMAT_NAMES, default=None, help="skip detection and read this format")
     parser.add_argument("--skip-bad", action="store_true", help="skip malformed records (counted and reported) instead of failing")
+
+
+def resolve_problem_argument(args: argparse.Namespace) -> None:
+    """Fold the positional form into `args.problems`; refuse none or two different."""
+    if not hasattr(args, "problems_positional"):
+        return
+    positional, option = args.problems_positional, args.problems
+    if positional and "=" in positional and hasattr(args, "overrides") and not positional.startswith(("/", ".")):
+        # `eval --problems P KEY=VALUE`: argparse gives the first override to PROBLEMS
+        args.overrides, positional = [positional, *args.overrides], None
+    if positional and option and positional != option:
+        raise ValueError(f"two problem sets given: {positional!r} and --problems {option!r}; give one")
+    args.problems = option or positional
+    if not args.problems:
+        raise ValueError("no problem set given: pass it as PROBLEMS or --problems PROBLEMS "
+                         "(a file, 'humaneval' or 'bundled:<split>')")
 
 
 def _load(args: argparse.Namespace):

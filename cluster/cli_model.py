@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from models.tiny import ARCHS, MANIFEST, SIZES, init_model
+from models.sizes import ARCHS, MANIFEST, SIZES
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -23,6 +23,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    from models.tiny import init_model
+
     out = init_model(args.out, args.size, args.arch, args.tied_embeddings, args.seed)
     manifest = json.loads((out / MANIFEST).read_text())
     print(f"wrote {args.size} {args.arch} model ({manifest['parameters']:,} parameters, "

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from cluster.cli_config import add_config_arguments
+from cluster.cli_data import add_problem_arguments
 from cluster.config import load_config
 
 
@@ -20,8 +21,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
     ev = verbs.add_parser("eval", help="sampled pass@k of a model on a problem set, judged in the sandbox")
     ev.add_argument("--model", required=True, help="Hugging Face model directory")
-    ev.add_argument("--problems", required=True, help="problem file, 'humaneval' or 'bundled:<split>'")
-    ev.add_argument("--format", default=None)
+    add_problem_arguments(ev)
     ev.add_argument("-n", type=int, default=4, help="samples per problem")
     ev.add_argument("-k", default="1", help="comma-separated k values, e.g. 1,5,10")
     ev.add_argument("--temperature", type=float, default=None, help="default: rollout.temperature")
@@ -60,7 +60,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.temperature is not None:
         rollout_cfg = replace(rollout_cfg, temperature=args.temperature)
     cfg = replace(cfg, rollout=rollout_cfg)
-    problems = load_problems(args.problems, fmt=args.format).problems
+    problems = load_problems(args.problems, fmt=args.format, skip_bad=args.skip_bad).problems
     connect(cfg)
     executors, rollout = ExecutorPool(cfg.executor), RolloutPool(cfg.rollout, args.model)
     try:

@@ -41,16 +41,27 @@ def _seeded(spec: str, seed: int) -> str:
     return spec
 
 
-def connect(cfg: TrainConfig) -> None:
-    """Join `cluster.address` / RAY_ADDRESS, or start a local Ray sized for this job."""
+def connect(cfg: TrainConfig) -> str:
+    """Join `cluster.address` / RAY_ADDRESS, or start a local Ray sized for this job, and
+    say which (printed, and returned).
+
+    The local start passes address="local": without it Ray joins whatever cluster its
+    address file (/tmp/ray/ray_current_cluster) names, which outlives a `ray start
+    --head` whose processes died, and then refuses our num_cpus with its own message."""
     if ray.is_initialized():
-        return
+        return "ray: already connected in this process"
     address = cfg.cluster.address or os.environ.get("RAY_ADDRESS")
     if address:
         try:
             ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError) as exc:
             raise ConnectionError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
-        return
-    ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
-             resources={cfg.executor.resource: cfg.executor.num_actors})
+        said = f"ray: joined the cluster at {address}"
+    else:
+        cpus = max(2, os.cpu_count() or 2)
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                 resources={cfg.executor.resource: cfg.executor.num_actors})
+        said = (f"ray: started a local instance ({cpus} CPUs, {cfg.executor.num_actors} '{cfg.executor.resource}' "
+                "units); pass --address or set RAY_ADDRESS to join a cluster")
+    print(said, flush=True)
+    return said

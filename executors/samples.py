@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from pathlib import Path
 
 from core.problem import Problem, ProblemFormatError
@@ -11,6 +13,7 @@ from executors.judge import Submission, program_from_completion
 
 def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Submission]:
     """Every line becomes a Submission; a bad line stops everything, naming file:line."""
+    problems = ProblemIndex(problems)
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"samples file not found: {p}")
@@ -25,7 +28,55 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Submiss
     return submissions
 
 
-def _submission(line: str, problems: dict[str, Problem], where: str) -> Submission:
+class ProblemIndex:
+    """Problems by execrl's id, and by the id the problem file itself wrote where that is
+    unambiguous: loaders prefix ids with their source (MBPP's `task_id: 1` becomes
+    `mbpp/1`, APPS's `problem_id: 5` becomes `apps-5`), but a sample file written next
+    to the original data carries the file's own id."""
+
+    def __init__(self, problems: dict[str, Problem]) -> None:
+        self.problems = problems
+        aliases: dict[str, list[str]] = {}
+        for pid, problem in problems.items():
+            for alias in file_ids(problem):
+                if alias != pid:
+                    aliases.setdefault(alias, []).append(pid)
+        self.aliases = aliases
+
+    def get(self, pid: str) -> Problem | None:
+        if pid in self.problems:
+            return self.problems[pid]
+        named = self.aliases.get(pid, [])
+        return self.problems[named[0]] if len(named) == 1 else None
+
+    def unknown_message(self, pid) -> str:
+        named = self.aliases.get(str(pid), [])
+        if len(named) > 1:
+            return (f"problem_id {pid!r} is ambiguous: it is the file's id of {', '.join(map(repr, named[:5]))}; "
+                    "use one of those")
+        same = [p for p in self.problems if _loose(p) == _loose(str(pid))]
+        close = same or difflib.get_close_matches(str(pid), list(self.problems), n=3)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        return f"unknown problem_id {pid!r} (not in the problem file){hint}"
+
+
+def _loose(pid: str) -> str:
+    """An id with case and leading zeros of its numbers ignored ("MBPP/002" ~ "mbpp/2")."""
+    return re.sub(r"\d+", lambda m: str(int(m.group())), pid.lower())
+
+
+def file_ids(problem: Problem) -> set[str]:
+    """The ids the original file may have used for `problem`: execrl's id less its
+    source prefix ("mbpp/1" -> "1", "apps-5" -> "5")."""
+    ids = set()
+    for sep in ("/", "-"):
+        prefix = problem.source + sep
+        if problem.id.lower().startswith(prefix.lower()) and len(problem.id) > len(prefix):
+            ids.add(problem.id[len(prefix):])
+    return ids
+
+
+def _submission(line: str, problems: ProblemIndex, where: str) -> Submission:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -37,7 +88,7 @@ def _submission(line: str, problems: dict[str, Problem], where: str) -> Submissi
         raise ProblemFormatError(f"{where}: missing 'problem_id'")
     problem = problems.get(str(pid))
     if problem is None:
-        raise ProblemFormatError(f"{where}: unknown problem_id {pid!r} (not in the problem file)")
+        raise ProblemFormatError(f"{where}: {problems.unknown_message(pid)}")
     if isinstance(record.get("code"), str):
         return Submission(problem, record["code"])
     if isinstance(record.get("completion"), str):

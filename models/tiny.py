@@ -9,33 +9,17 @@ to learn the bundled problems on 2 CPU cores), small about 7M.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
 
+from models.sizes import ARCHS, MANIFEST, SIZES, ModelSize  # noqa: F401 - re-exported
 from models.tokenizer import default_corpus, train_tokenizer
 
 
-@dataclass(frozen=True)
-class ModelSize:
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_layers: int
-    num_heads: int
-    num_kv_heads: int
-    max_positions: int
-
-
-SIZES: dict[str, ModelSize] = {
-    "tiny": ModelSize(2048, 128, 384, 2, 4, 4, 1024),
-    "small": ModelSize(4096, 256, 768, 6, 8, 4, 2048),
-}
-ARCHS = ("llama", "qwen2")
-MANIFEST = "execrl_model.json"
 
 
 def build_config(size: ModelSize, arch: str, tied: bool, tokenizer: PreTrainedTokenizerFast):
