@@ -1,7 +1,10 @@
 """Sampled pass@k: generate n completions per problem, judge them, apply the Codex estimator.
 
-Shared by `execrl eval` and by `execrl train` (held-out pass@1 before and after RL), so
-both report the same number the same way.
+Shared by `execrl eval` and by `execrl train` (held-out and transfer pass@1 before and
+after RL), so both report the same number the same way.  A sandbox error is our failure,
+not the program's: it is left out of pass@k (a problem is scored on the samples that were
+judged, and left out of pass@k where fewer than k were) and counted on the summary line
+and in every row, so a run with a flaky sandbox says so instead of reporting a lower score.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from core.problem import Problem
+from core.verdict import SANDBOX_ERROR, ExecutionResult
 from actors.config import RolloutConfig
 from curriculum.prompt import build_prompt
 from executors.judge import Submission
@@ -28,19 +32,36 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 @dataclass
 class EvalReport:
-    """Pass@k overall and by difficulty, plus one row per problem."""
+    """Pass@k overall and by difficulty, plus one row per problem (its judged samples
+    `n`, `correct`, `sandbox_errors`, pass@k or None where fewer than k were judged)."""
 
     n: int
     pass_at: dict[int, float]
     by_difficulty: dict[str, dict[int, float]]
     per_problem: list[dict] = field(default_factory=list)
+    sandbox_errors: int = 0  # samples left out of pass@k
+    unscored: dict[int, int] = field(default_factory=dict)  # per k: problems with fewer than k judged samples
 
     def summary(self, name: str = "") -> str:
         head = " ".join(f"pass@{k} {v:.3f}" for k, v in sorted(self.pass_at.items()))
-        lines = [f"{name}{' ' if name else ''}{len(self.per_problem)} problems x {self.n} samples: {head}"]
+        lines = [f"{name}{' ' if name else ''}{len(self.per_problem)} problems x {self.n} samples: {head}"
+                 + self._excluded()]
         for level, scores in sorted(self.by_difficulty.items()):
             lines.append(f"  {level:<14}" + " ".join(f"pass@{k} {v:.3f}" for k, v in sorted(scores.items())))
         return "\n".join(lines)
+
+    def _excluded(self) -> str:
+        if not self.sandbox_errors:
+            return ""
+        unscored = ", ".join(f"{c} problem(s) without pass@{k}" for k, c in sorted(self.unscored.items()) if c)
+        return f" ({self.sandbox_errors} samples excluded: sandbox errors{'; ' + unscored if unscored else ''})"
+
+    def to_dict(self) -> dict:
+        """The figures without the rows, JSON-safe (for a run's saved evaluation)."""
+        return {"n": self.n, "pass_at": {str(k): v for k, v in self.pass_at.items()},
+                "by_difficulty": {lvl: {str(k): v for k, v in s.items()} for lvl, s in self.by_difficulty.items()},
+                "problems": len(self.per_problem), "sandbox_errors": self.sandbox_errors,
+                "unscored": {str(k): v for k, v in self.unscored.items()}}
 
 
 def evaluate(problems: Sequence[Problem], tokenizer, rollout, executors, n: int, ks: Sequence[int],
@@ -58,19 +79,35 @@ def evaluate(problems: Sequence[Problem], tokenizer, rollout, executors, n: int,
                 problem = by_id[result.request_id]
                 yield Submission(problem, prompts[problem.id].prefix + completion.text)
 
+    return tally(problems, (result for _, result in executors.judge_stream(submissions())), n, ks)
+
+
+def tally(problems: Sequence[Problem], results: Iterable[ExecutionResult], n: int, ks: Sequence[int]) -> EvalReport:
+    """Pass@k from every sample's result (n per problem); sandbox errors are not samples."""
     passed: dict[str, int] = defaultdict(int)
-    for _, result in executors.judge_stream(submissions()):
-        passed[result.problem_id] += int(result.passed)
-    return _report(problems, passed, n, ks)
-
-
-def _report(problems: Sequence[Problem], passed: dict[str, int], n: int, ks: Sequence[int]) -> EvalReport:
+    errors: dict[str, int] = defaultdict(int)
+    for result in results:
+        if result.verdict == SANDBOX_ERROR:
+            errors[result.problem_id] += 1
+        else:
+            passed[result.problem_id] += int(result.passed)
     rows, by_level = [], defaultdict(list)
     for p in problems:
-        scores = {k: pass_at_k(n, passed[p.id], k) for k in ks}
-        rows.append({"problem_id": p.id, "difficulty": p.difficulty, "n": n, "correct": passed[p.id],
-                     **{f"pass@{k}": s for k, s in scores.items()}})
+        judged = n - errors[p.id]
+        scores = {k: pass_at_k(judged, passed[p.id], k) if judged >= k else None for k in ks}
+        rows.append({"problem_id": p.id, "difficulty": p.difficulty, "n": judged, "correct": passed[p.id],
+                     "sandbox_errors": errors[p.id], **{f"pass@{k}": s for k, s in scores.items()}})
         by_level[p.difficulty].append(scores)
-    mean = lambda group: {k: sum(s[k] for s in group) / len(group) for k in ks}  # noqa: E731
     all_scores = [s for group in by_level.values() for s in group]
-    return EvalReport(n, mean(all_scores), {lvl: mean(g) for lvl, g in by_level.items()}, rows)
+    unscored = {k: sum(s[k] is None for s in all_scores) for k in ks}
+    return EvalReport(n, _mean(all_scores, ks), {lvl: _mean(g, ks) for lvl, g in by_level.items()}, rows,
+                      sum(errors.values()), unscored)
+
+
+def _mean(scores: list[dict], ks: Sequence[int]) -> dict[int, float]:
+    """Mean pass@k over the problems that have one (NaN where none has)."""
+    out = {}
+    for k in ks:
+        values = [s[k] for s in scores if s[k] is not None]
+        out[k] = sum(values) / len(values) if values else float("nan")
+    return out

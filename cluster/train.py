@@ -1,4 +1,5 @@
-"""`execrl train`: SFT warm start, PPO with CCCS and FGO, evaluation before and after.
+"""`execrl train`: SFT warm start, PPO with CCCS and FGO, evaluation before and after
+(held-out, transfer, and a sample of the RL pool, all through `cluster.evaluate`).
 
 Runs the same way on a laptop (a local Ray started here) and on a cluster (joined
 through `cluster.address` / RAY_ADDRESS, e.g. under `ray job submit`).
@@ -21,16 +22,20 @@ from cluster.metrics import MetricsLogger
 from cluster.runtime import connect, preflight
 from cluster.trainer import PPOIteration
 from cluster.warmstart import warm_start
-from core.settings import to_dict
+from core.settings import ConfigError, to_dict
 from executors.pool import ExecutorPool
 from learner.group import make_learner
 from models.resolve import resolve_model
+from problems.load import load_problems
 
 RL_EVAL_PROBLEMS = 128
+EVAL_SETS = ("heldout", "transfer", "rl_pool")
 
 
 def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     sets = preflight(cfg)
+    if "transfer" not in sets:
+        sets["transfer"] = _transfer_set(cfg)
     run_dir = Path(resume or cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -43,12 +48,15 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     rollout = RolloutPool(cfg.rollout, model_dir)
     logger = MetricsLogger(cfg, run_dir)
     iteration = PPOIteration.create(cfg, sets["rl"], tokenizer, rollout, executors, learner)
-    first = _resume(run_dir, learner, iteration, rollout, log) if resume else 0
+    iteration.log = log
+    first = _resume(run_dir, learner, iteration, logger, log) if resume else 0
     rl_sample = random.Random(cfg.seed).sample(sets["rl"], min(RL_EVAL_PROBLEMS, len(sets["rl"])))
     if cfg.eval_problems:
         sets["heldout"] = sets["heldout"][: cfg.eval_problems]
+        sets["transfer"] = sets["transfer"][: cfg.eval_problems]
         rl_sample = rl_sample[: cfg.eval_problems]
-    evals = Evaluations(cfg, tokenizer, rollout, executors, sets["heldout"], rl_sample, log)
+    evals = Evaluations(cfg, tokenizer, rollout, executors,
+                        {"heldout": sets["heldout"], "transfer": sets["transfer"], "rl_pool": rl_sample}, log)
     try:
         before = evals.before_rl(run_dir, first)
         _loop(cfg, iteration, first, run_dir, learner, logger, log)
@@ -59,17 +67,41 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
         logger.close()
         rollout.shutdown()
         executors.close()
-    report = {"heldout_before": before["heldout"], "heldout_after": after["heldout"],
-              "rl_pool_before": before["rl_pool"], "rl_pool_after": after["rl_pool"]}
+    report = {f"{name}_{when}": figures.get(name) for name in EVAL_SETS
+              for when, figures in (("before", before), ("after", after))}
+    report["sandbox_errors"] = {when: figures.get("sandbox_errors", {}) for when, figures in
+                                (("before", before), ("after", after))}
     (run_dir / "result.json").write_text(json.dumps(report, indent=2) + "\n")
-    log(f"held-out pass@1 (sampled, {cfg.eval_samples}/problem): SFT {report['heldout_before']:.3f} -> "
-        f"RL {report['heldout_after']:.3f}; RL pool pass@1: {report['rl_pool_before']:.3f} -> {report['rl_pool_after']:.3f}")
+    log(summary_line(report, cfg.eval_samples))
     return report
+
+
+def summary_line(report: dict, samples: int) -> str:
+    """The run's last line: every evaluated set before and after RL, and any samples that
+    sandbox errors kept out of those figures."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    names = {"heldout": "held-out", "transfer": "transfer", "rl_pool": "RL pool"}
+    parts = [f"{names[n]} {fmt(report[f'{n}_before'])} -> {fmt(report[f'{n}_after'])}" for n in EVAL_SETS]
+    errors = sum(c for figures in report["sandbox_errors"].values() for c in figures.values())
+    excluded = f" ({errors} samples excluded: sandbox errors)" if errors else ""
+    return f"pass@1 (sampled, {samples}/problem), SFT -> RL: " + "; ".join(parts) + excluded
+
+
+def _transfer_set(cfg: TrainConfig) -> list:
+    """`data.transfer`, loaded like the other sets (empty: no transfer evaluation)."""
+    spec = cfg.data.transfer
+    if not spec:
+        return []
+    if spec.startswith("bundled:") and spec.count(":") == 1:
+        spec = f"{spec}:{cfg.data.seed}"
+    try:
+        return load_problems(spec, fmt=cfg.data.format).problems
+    except FileNotFoundError as exc:
+        raise ConfigError(f"data.transfer: {exc}") from None
 
 
 def _loop(cfg, iteration, first, run_dir, learner, logger, log) -> None:
     start = time.perf_counter()
-    step = first
     try:
         for step in range(first, cfg.iterations):
             metrics = iteration.run(step)
@@ -80,31 +112,41 @@ def _loop(cfg, iteration, first, run_dir, learner, logger, log) -> None:
                 f"| at position 0 {metrics['curriculum/fraction_at_position_0']:.2f} "
                 f"| masked {metrics['masked_token_fraction']:.2f} | {metrics['time/iteration']:.1f}s/it | ETA {eta:.0f}s")
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-                _checkpoint(run_dir, learner, iteration, step + 1)
-    except KeyboardInterrupt:  # the interrupted step's batch is saved as drawn, not yet trained on
-        path = _checkpoint(run_dir, learner, iteration, step)
+                _checkpoint(run_dir, learner, iteration)
+    except KeyboardInterrupt:
+        if iteration.interrupt.torn:
+            log("interrupted inside a learner update: no checkpoint written (the last one stands)")
+            raise
+        iteration.settle()  # off policy: the prefetched batch is saved with its samples
+        path = _checkpoint(run_dir, learner, iteration)
         log(f"interrupted: checkpoint saved at {path}; continue with --resume {run_dir}")
         raise
 
 
-def _checkpoint(run_dir: Path, learner, iteration, next_step: int) -> Path:
-    return learner.save_checkpoint(run_dir / "checkpoints", next_step, iteration.state_dict())
+def _checkpoint(run_dir: Path, learner, iteration) -> Path:
+    """At the iteration's next step: a batch the learner has trained on counts as done
+    (what it still owes, sync and curriculum report, is in the state), one it has not
+    is saved as drawn (and collected, if it was)."""
+    return learner.save_checkpoint(run_dir / "checkpoints", iteration.next_step, iteration.state_dict())
 
 
-def _resume(run_dir: Path, learner, iteration, rollout, log) -> int:
+def _resume(run_dir: Path, learner, iteration, logger, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
-    iteration.load_state_dict(resumed.client_state)
-    rollout.sync_from(learner)
+    finished = iteration.resume(resumed.client_state, resumed.step)
+    if finished is not None:  # trained before the interrupt: its sync, report and metrics are done now
+        logger.log(*finished)
+        log(f"iteration {finished[0] + 1} was trained before the interrupt; synced and reported now")
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
 
 
 class Evaluations:
-    """Held-out and RL-pool pass@1 with the rollout actors' current weights."""
+    """Pass@1 of each evaluation set (held-out, transfer, RL-pool sample) with the rollout
+    actors' current weights, all through one path (`cluster.evaluate`)."""
 
-    def __init__(self, cfg, tokenizer, rollout, executors, heldout, rl_sample, log) -> None:
+    def __init__(self, cfg, tokenizer, rollout, executors, sets: dict[str, list], log) -> None:
         self.cfg, self.tokenizer, self.rollout, self.executors = cfg, tokenizer, rollout, executors
-        self.heldout, self.rl_sample, self.log = heldout, rl_sample, log
+        self.sets, self.log = sets, log
 
     def before_rl(self, run_dir: Path, first: int) -> dict:
         """The SFT model's figures: measured at the start of a run and kept in the run
@@ -118,14 +160,24 @@ class Evaluations:
             path.write_text(json.dumps(figures, indent=2) + "\n")
             return figures
         figures = json.loads(path.read_text())
-        self.log(f"before RL (from {path}): held-out pass@1 {figures['heldout']:.3f}, "
-                 f"RL pool pass@1 {figures['rl_pool']:.3f}")
+        self.log(f"before RL (from {path}): " + ", ".join(
+            f"{name} pass@1 {figures[name]:.3f}" for name in EVAL_SETS if figures.get(name) is not None))
         return figures
 
     def run(self, when: str) -> dict:
+        """pass@1 per set (None for an empty set), sandbox errors per set, and each set's
+        full report (`reports`: by difficulty, problems without a score)."""
         kwargs = dict(n=self.cfg.eval_samples, ks=[1], sampling=self.cfg.rollout, seed=self.cfg.seed + 7)
-        held = evaluate(self.heldout, self.tokenizer, self.rollout, self.executors, **kwargs)
-        pool = evaluate(self.rl_sample, self.tokenizer, self.rollout, self.executors, **kwargs)
-        self.log(held.summary(f"held-out {when}:"))
-        self.log(pool.summary(f"RL pool sample {when}:"))
-        return {"heldout": held.pass_at[1], "rl_pool": pool.pass_at[1]}
+        names = {"heldout": "held-out", "transfer": "transfer", "rl_pool": "RL pool sample"}
+        figures: dict = {"sandbox_errors": {}, "reports": {}}
+        for name in EVAL_SETS:
+            problems = self.sets.get(name) or []
+            if not problems:
+                figures[name] = None
+                continue
+            report = evaluate(problems, self.tokenizer, self.rollout, self.executors, **kwargs)
+            self.log(report.summary(f"{names[name]} {when}:"))
+            figures[name] = report.pass_at[1]
+            figures["sandbox_errors"][name] = report.sandbox_errors
+            figures["reports"][name] = report.to_dict()
+        return figures

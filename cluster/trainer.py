@@ -15,9 +15,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from cluster.config import TrainConfig
+from cluster.interrupts import Torn, deferred_interrupt
+from cluster.samples import Sample, judged_sample, sample_metrics, stage_results
 from core.problem import Problem
-from core.verdict import COMPILE_ERROR, SANDBOX_ERROR
-from curriculum.fgo import fgo_mask
 from curriculum.prompt import build_prompt
 from curriculum.state import CurriculumState, StageResult, StartAssignment
 from executors.judge import Submission
@@ -62,20 +62,6 @@ class DataOrder:
 
 
 @dataclass
-class Sample:
-    prompt_ids: tuple[int, ...]
-    completion_ids: tuple[int, ...]
-    reward: float
-    keep: list[bool] | None
-    verdict: str
-    problem_id: str
-    stage: int
-    difficulty: str
-    policy_version: int
-    logprobs: tuple[float, ...]  # the sampler's, per completion token (learner.old_logprobs: rollout)
-
-
-@dataclass
 class Draw:
     """The problems and start points of one batch, drawn before it is generated."""
 
@@ -97,6 +83,15 @@ class Collected:
     timings: dict[str, float]
     queue: dict[str, float]  # executor queue depth while this batch was judged: mean, max
 
+    def state_dict(self) -> dict:
+        return {"samples": [s.to_json() for s in self.samples], "overlap": self.overlap,
+                "timings": self.timings, "queue": self.queue}
+
+    @classmethod
+    def from_state(cls, draw: Draw, state: dict) -> "Collected":
+        return cls(draw, [Sample.from_json(row) for row in state["samples"]], state["overlap"],
+                   dict(state["timings"]), dict(state["queue"]))
+
 
 class PPOIteration:
     """Everything one iteration needs, wired once; `run(step)` returns its metrics.
@@ -106,7 +101,17 @@ class PPOIteration:
     before this update) while the learner trains on the current one, so generation and
     execution hide behind learning; every sample's staleness (updates between the
     weights that sampled it and the weights it trains) is logged as `policy_lag`, and
-    the curriculum sees each batch's results one iteration later."""
+    the curriculum sees each batch's results one iteration later.
+
+    A batch goes drawn -> collected -> trained -> synced and reported, and the state
+    (`state_dict`) says where each one is, so a run stopped anywhere resumes to exactly
+    the state an uninterrupted run reaches: drawn batches are re-collected with the same
+    weights and seeds; collected ones (the prefetched batch, sampled with the weights
+    before the last update) are saved with their samples; a trained batch (the update is
+    uninterruptible, `cluster.interrupts`) is never trained again, and what it still owed
+    (weight sync, curriculum report, its metrics) is done by `resume`.
+    `on_phase(phase, step)`, if set, is called at "start", "judging" (after each judged
+    sample), "updated", "sync" and "synced": progress hooks, and where tests inject Ctrl-C."""
 
     def __init__(self, cfg: TrainConfig, problems: list[Problem], tokenizer, rollout, executors, learner,
                  curriculum: CurriculumState, order: DataOrder) -> None:
@@ -115,8 +120,16 @@ class PPOIteration:
         self.rollout, self.executors, self.learner = rollout, executors, learner
         self.curriculum, self.order = curriculum, order
         self._untrained: deque[Draw] = deque()  # drawn, not yet trained on (oldest first)
+        self._collected: dict[int, Collected] = {}  # the untrained ones already generated and judged, by step
+        self._pending: dict | None = None  # trained, not yet synced and reported: step, results, metrics
         self._prefetch: Future | None = None  # collecting the newest of them in the background
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self._version_offset = 0  # rollout policy versions restart at a resume; samples count updates
+        self.interrupt = Torn()
+        self.on_phase = None
+        self.log = print
+        self.last_batch: Collected | None = None  # the batch the last update trained on
+        self.next_step = 0  # the first step whose batch the learner has not trained on
 
     @classmethod
     def create(cls, cfg: TrainConfig, problems: list[Problem], tokenizer, rollout, executors,
@@ -128,36 +141,99 @@ class PPOIteration:
 
     def run(self, step: int) -> dict:
         start = time.perf_counter()
+        self._phase("start", step)
         current = self._current(step)
         if self.cfg.one_step_off_policy and step + 1 < self.cfg.iterations:
-            self._prefetch = self._background.submit(self.collect, self.draw(step + 1))
+            self._prefetch_next(step + 1)
         timings = dict(current.timings)
         t = time.perf_counter()
         batch, dropped = self._batch(current.samples)
-        version = self.rollout.policy_version
-        stats = self.learner.update(batch)
-        timings["learn"] = time.perf_counter() - t
+        version = self.rollout.policy_version + self._version_offset
+        with deferred_interrupt(self.interrupt, self.log):  # a Ctrl-C lands after the update, not inside it
+            stats = self.learner.update(batch)
+            timings["learn"] = time.perf_counter() - t
+            self._trained(step, current, stats, timings, dropped, version)
+        self._phase("updated", step)
         if self._prefetch is not None:
             t = time.perf_counter()
             self._prefetch.result()  # the next batch's generation must finish on the old weights
-            timings["wait_for_next_batch"] = time.perf_counter() - t
-        t = time.perf_counter()
-        self.rollout.sync_from(self.learner)
-        timings["sync"] = time.perf_counter() - t
-        self.curriculum.report([StageResult(s.problem_id, s.stage, s.verdict == "pass") for s in current.samples], step)
-        self._untrained.popleft()  # trained on and reported: no longer pending
-        lag = [version - s.policy_version for s in current.samples]
-        metrics = self._metrics(current, stats, timings, time.perf_counter() - start, dropped)
-        metrics["policy_lag"] = sum(lag) / max(1, len(lag))
+            self._prefetch = None
+            self._pending["metrics"]["time/wait_for_next_batch"] = time.perf_counter() - t
+        metrics = self._sync_and_report(step)
+        metrics["time/iteration"] = time.perf_counter() - start
         return metrics
 
+    def _trained(self, step: int, current: Collected, stats, timings: dict, dropped: int, version: int) -> None:
+        """The update has run: the batch is no longer untrained; the sync, the curriculum
+        report and the metrics it still owes are pending (and saved in a checkpoint)."""
+        self._untrained.popleft()
+        self._collected.pop(current.draw.step, None)
+        self.next_step = step + 1
+        lag = [version - s.policy_version for s in current.samples]
+        metrics = self._metrics(current, stats, timings, dropped)
+        metrics["policy_lag"] = sum(lag) / max(1, len(lag))
+        self._pending = {"step": step, "results": [[r.problem_id, r.stage, r.passed]
+                                                   for r in stage_results(current.samples)], "metrics": metrics}
+        self.last_batch = current
+
+    def _sync_and_report(self, step: int) -> dict:
+        t = time.perf_counter()
+        self._phase("sync", step)
+        self.rollout.sync_from(self.learner)
+        sync_seconds = time.perf_counter() - t
+        self._phase("synced", step)
+        return self._report(sync_seconds)
+
+    def _report(self, sync_seconds: float) -> dict:
+        pending, self._pending = self._pending, None
+        self.curriculum.report([StageResult(*r) for r in pending["results"]], pending["step"])
+        summary = self.curriculum.summary()
+        return {**pending["metrics"], "time/sync": sync_seconds,
+                "curriculum/fraction_at_position_0": summary["fraction_at_position_0"],
+                **{f"curriculum/problems_at_stage_{k}": v for k, v in summary["problems_per_stage"].items()}}
+
+    def resume(self, state: dict, step: int) -> tuple[int, dict] | None:
+        """Continue from a checkpoint's state saved at `step`: the rollout actors get the
+        learner's weights, and a batch trained before the interrupt gets its curriculum
+        report; returns (its step, its metrics) for the log, or None."""
+        self.load_state_dict(state)
+        self.next_step = step
+        t = time.perf_counter()
+        self.rollout.sync_from(self.learner)
+        self._version_offset = step - self.rollout.policy_version
+        if self._pending is None:
+            return None
+        finished = self._pending["step"]
+        return finished, self._report(time.perf_counter() - t)
+
     def _current(self, step: int) -> Collected:
-        """This step's batch: prefetched during the last update, or drawn before a
-        checkpoint and re-collected now, or drawn and collected now."""
+        """This step's batch: the oldest untrained one (prefetched during the last update,
+        or saved in a checkpoint) or, with none pending, drawn now; collected if need be."""
         if self._prefetch is not None:
-            collected, self._prefetch = self._prefetch.result(), None
-            return collected
-        return self.collect(self._untrained[0] if self._untrained else self.draw(step))
+            self._prefetch.result()
+            self._prefetch = None
+        draw = self._untrained[0] if self._untrained else self.draw(step)
+        return self._collected.get(draw.step) or self.collect(draw)
+
+    def _prefetch_next(self, step: int) -> None:
+        draw = self._untrained[1] if len(self._untrained) > 1 else self.draw(step)
+        if draw.step not in self._collected:
+            self._prefetch = self._background.submit(self.collect, draw)
+
+    def settle(self) -> None:
+        """Before the checkpoint written on Ctrl-C: let a prefetch in flight finish, so its
+        samples (drawn with the weights before this update, which a resumed run no longer
+        has) are saved with it.  A second Ctrl-C skips the wait; the batch is then saved as
+        drawn and a resumed run generates it with the weights after the update."""
+        if self._prefetch is None:
+            return
+        self.log("interrupt: letting the prefetched batch finish so the checkpoint keeps it (Ctrl-C to skip)")
+        try:
+            self._prefetch.result()
+        except KeyboardInterrupt:
+            self.log("interrupt: the prefetched batch is saved as drawn; a resumed run regenerates it")
+        except Exception as exc:  # noqa: BLE001 - its failure belongs to the run that resumes it
+            self.log(f"interrupt: the prefetched batch failed ({exc}); a resumed run regenerates it")
 
     def draw(self, step: int) -> Draw:
         ids = self.order.next(self.cfg.problems_per_iteration)
@@ -167,34 +243,50 @@ class PPOIteration:
 
     def collect(self, draw: Draw) -> Collected:
         """Generate the batch's completions and judge them (execution starts as each
-        prompt's samples arrive)."""
+        prompt's samples arrive); kept until the batch is trained on."""
         timings: dict[str, float] = {}
         prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start)
                    for pid in draw.ids}
         self.executors.take_queue_depths()  # readings from other work (an evaluation) are not this batch's
-        samples, overlap = self._generate_and_judge(draw.step, draw.ids, prompts, draw.assignments, timings)
-        return Collected(draw, samples, overlap, timings, self.executors.take_queue_depths())
+        samples, overlap = self._generate_and_judge(draw, prompts, timings)
+        collected = Collected(draw, samples, overlap, timings, self.executors.take_queue_depths())
+        self._collected[draw.step] = collected
+        return collected
 
     def state_dict(self) -> dict:
-        """Curriculum, data order, and the batches drawn but not yet trained on (the
-        current one when interrupted mid-iteration, the prefetched one off policy): a
-        resumed run re-collects those, so data order and curriculum continue exactly."""
+        """Curriculum, data order, the batches drawn but not yet trained on (the current
+        one when interrupted before its update, the prefetched one off policy) with the
+        samples of those already collected, and what a trained batch still owes."""
+        collected = dict(self._collected)  # one snapshot: a prefetch may land meanwhile
         return {"curriculum": self.curriculum.state_dict(), "order": self.order.state_dict(),
-                "untrained_draws": [d.state_dict() for d in self._untrained]}
+                "untrained_draws": [d.state_dict() for d in self._untrained],
+                "collected": {str(d.step): collected[d.step].state_dict() for d in self._untrained
+                              if d.step in collected},
+                "pending": self._pending}
 
     def load_state_dict(self, state: dict) -> None:
         self.curriculum.load_state_dict(state["curriculum"])
         self.order.load_state_dict(state["order"])
         self._untrained = deque(
-            Draw(d["step"], list(d["ids"]), {pid: self.curriculum.assignment(pid, stage)
+            Draw(d["step"], list(d["ids"]), {pid: self.curriculum.assignment(pid, stage, count=False)
                                              for pid, stage in d["stages"].items()})
             for d in state["untrained_draws"])
+        draws = {d.step: d for d in self._untrained}
+        self._collected = {int(k): Collected.from_state(draws[int(k)], v) for k, v in state.get("collected", {}).items()}
+        self._pending = state.get("pending")
 
     def close(self) -> None:
         self._background.shutdown(wait=True)
 
-    def _generate_and_judge(self, step, ids, prompts, assignments, timings):
-        r = self.cfg.rollout
+    def _phase(self, phase: str, step: int) -> None:
+        if self.on_phase is not None:
+            self.on_phase(phase, step)
+
+    def _generate_and_judge(self, draw: Draw, prompts, timings) -> tuple[list[Sample], float]:
+        """Samples in a fixed order (the draw's problems, then completion index) whatever
+        order the actors answer in: the batch, its trimming and the update's shuffle are
+        then the same in every run with the same seeds."""
+        r, ids, step = self.cfg.rollout, draw.ids, draw.step
         requests = r.requests([prompts[pid].input_ids for pid in ids], ids, seed=self.cfg.seed * 1_000_003 + step * 1009)
         pending, gen_done = [], [0.0]
         t0 = time.perf_counter()
@@ -202,31 +294,29 @@ class PPOIteration:
         def submissions():
             for result in self.rollout.stream(requests):
                 prompt = prompts[result.request_id]
-                for completion in result.completions:
-                    pending.append((result.request_id, completion))
+                for index, completion in enumerate(result.completions):
+                    pending.append((result.request_id, index, completion))
                     yield Submission(self.problems[result.request_id], prompt.prefix + completion.text)
             gen_done[0] = time.perf_counter() - t0
 
-        judged = dict(self.executors.judge_stream(submissions()))
+        judged = {}
+        for i, result in self.executors.judge_stream(submissions()):
+            judged[i] = result
+            self._phase("judging", step)
         total = time.perf_counter() - t0
         timings["generate"], timings["execute_after_generate"] = gen_done[0], total - gen_done[0]
-        samples = [self._sample(pid, c, judged[i], prompts[pid], assignments[pid]) for i, (pid, c) in enumerate(pending)]
+        position = {pid: k for k, pid in enumerate(ids)}
+        order = sorted(range(len(pending)), key=lambda i: (position[pending[i][0]], pending[i][1]))
+        samples = [judged_sample(self.tokenizer, self.problems[pending[i][0]], prompts[pending[i][0]],
+                                 draw.assignments[pending[i][0]], pending[i][2], judged[i], self.cfg.learner.fgo,
+                                 self._version_offset) for i in order]
         overlap = 1.0 - (total - gen_done[0]) / max(total, 1e-9)
         return samples, overlap
-
-    def _sample(self, pid, completion, result, prompt, assignment) -> Sample:
-        keep = None
-        if self.cfg.learner.fgo and result.verdict != SANDBOX_ERROR:
-            keep = list(fgo_mask(self.tokenizer, completion.token_ids, prompt.prefix, result.executed_lines,
-                                 result.executable_lines, compiled=result.verdict != COMPILE_ERROR).keep)
-        return Sample(tuple(prompt.input_ids), tuple(completion.token_ids), result.reward if result.reward is not None
-                      else float("nan"), keep, result.verdict, pid, assignment.stage, self.problems[pid].difficulty,
-                      completion.policy_version, tuple(completion.logprobs))
 
     def _batch(self, samples: list[Sample]) -> tuple[PPOBatch, int]:
         """Drop sandbox errors (our failure, not the policy's) and empty completions, then
         trim to whole optimizer steps; the count dropped is logged."""
-        usable = [s for s in samples if s.verdict != SANDBOX_ERROR and s.completion_ids]
+        usable = [s for s in samples if not s.sandbox_error and s.completion_ids]
         whole = len(usable) - len(usable) % self.learner.rows_per_step
         if whole == 0:
             raise RuntimeError(f"no usable samples this iteration ({Counter(s.verdict for s in samples)})")
@@ -238,30 +328,16 @@ class PPOIteration:
                                         old_logprobs=old, temperature=self.cfg.rollout.scoring_temperature)
         return batch, len(samples) - whole
 
-    def _metrics(self, current: Collected, stats, timings, seconds, dropped) -> dict:
-        samples, queue, n = current.samples, current.queue, len(current.samples)
-        verdicts = Counter(s.verdict for s in samples)
-        masked = [1 - sum(s.keep) / len(s.keep) for s in samples if s.keep]
+    def _metrics(self, current: Collected, stats, timings, dropped) -> dict:
+        samples, queue = current.samples, current.queue
         tokens = sum(len(s.completion_ids) for s in samples)
-        by_level: dict[str, list[bool]] = {}
-        for s in samples:
-            by_level.setdefault(s.difficulty, []).append(s.verdict == "pass")
-        summary = self.curriculum.summary()
-        metrics = {
-            "reward": sum(s.reward for s in samples if s.reward == s.reward) / max(1, n),
-            "pass_rate": verdicts["pass"] / max(1, n),
-            **{f"pass_rate/{lvl}": sum(v) / len(v) for lvl, v in by_level.items()},
-            **{f"verdict/{v}": c / n for v, c in verdicts.items()},
-            "masked_token_fraction": sum(masked) / len(masked) if masked else 0.0,
-            "curriculum/fraction_at_position_0": summary["fraction_at_position_0"],
-            **{f"curriculum/problems_at_stage_{k}": v for k, v in summary["problems_per_stage"].items()},
+        return {
+            **sample_metrics(samples),
             "samples_dropped": dropped,
             "tokens_per_second": tokens / max(timings["generate"], 1e-9),
             "overlap": current.overlap,
             "executor_queue_depth": queue["mean"],
             "executor_queue_depth_max": queue["max"],
             **{f"time/{k}": v for k, v in timings.items()},
-            "time/iteration": seconds,
             **{f"learner/{k}": v for k, v in asdict(stats).items()},
         }
-        return metrics

@@ -17,8 +17,10 @@ token:
   * special tokens (EOS, PAD, ...; not UNK, which stands for text) are kept: stopping
     is a decision about the whole program;
   * a program that does not compile keeps every token (the compile error is the whole
-    program's fault), and so does one with no executable lines reported (no coverage
-    means no evidence to mask with).
+    program's fault), and so does one with no executable lines reported, or one whose
+    coverage the executor could not collect or lost (`coverage_known=False`, e.g. a
+    test killed before its record of executed lines came back): no evidence to mask
+    with, and an empty executed set would otherwise mask everything but EOS.
 
 `render_mask` shows a mask for debugging (masked runs inside ⟦ ⟧, or dimmed with ANSI
 codes) and `masked_fraction` is the share of masked tokens, for logging.
@@ -34,6 +36,7 @@ from .lines import deciders, line_of_byte
 from .token_bytes import display_pieces, token_bytes
 
 COVERAGE, COMPILE_ERROR, NO_COVERAGE = "coverage", "compile_error", "no_coverage"
+COVERAGE_UNKNOWN = "coverage_unknown"
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,10 @@ def compiles(program: str) -> bool:
 
 
 def fgo_mask(tokenizer, completion_ids: Sequence[int], prefix: str, executed: Iterable[int],
-             executable: Iterable[int], *, compiled: bool | None = None) -> TokenMask:
-    """Keep/mask flags for the completion tokens; `compiled=None` compiles the program here."""
+             executable: Iterable[int], *, compiled: bool | None = None,
+             coverage_known: bool = True) -> TokenMask:
+    """Keep/mask flags for the completion tokens; `compiled=None` compiles the program here;
+    `coverage_known=False` (the executor's `ExecutionResult.coverage_known`) keeps every token."""
     ids = [int(i) for i in completion_ids]
     pieces = token_bytes(tokenizer, ids)
     data = b"".join(pieces)
@@ -80,6 +85,8 @@ def fgo_mask(tokenizer, completion_ids: Sequence[int], prefix: str, executed: It
         compiled = compiles(program)
     if not compiled:
         keep, reason = [True] * len(ids), COMPILE_ERROR
+    elif not coverage_known:
+        keep, reason = [True] * len(ids), COVERAGE_UNKNOWN
     elif not runnable:
         keep, reason = [True] * len(ids), NO_COVERAGE
     else:

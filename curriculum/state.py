@@ -101,14 +101,17 @@ class CurriculumState:
             out.append(StartAssignment(pid, stage, last + 1, plan.stages[stage]))
         return out
 
-    def assignment(self, problem_id: str, stage: int) -> StartAssignment:
+    def assignment(self, problem_id: str, stage: int, count: bool = True) -> StartAssignment:
         """The assignment `sample` drew earlier for `problem_id` at `stage` (a resumed run
-        re-collects a batch drawn before its checkpoint); counts as a fresh sample."""
+        re-collects a batch drawn before its checkpoint).  `count=False` when the draw was
+        already counted in the state restored with it (a checkpoint saves the counts after
+        the draw): counting it again would make a resumed run's statistics differ."""
         self._check_known([problem_id])
         plan = self.plans[problem_id]
         if not 0 <= stage < len(plan.stages):
             raise ValueError(f"stage {stage} of problem {problem_id!r} is out of range 0..{len(plan.stages) - 1}")
-        self._samples_per_stage[stage] += 1
+        if count:
+            self._samples_per_stage[stage] += 1
         return StartAssignment(problem_id, stage, len(plan.stages), plan.stages[stage])
 
     def _draw_stage(self, current: int, last: int) -> int:

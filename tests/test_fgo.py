@@ -9,7 +9,7 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from curriculum.fgo import COMPILE_ERROR, COVERAGE, NO_COVERAGE, fgo_mask, masked_fraction, render_mask
+from curriculum.fgo import COMPILE_ERROR, COVERAGE, COVERAGE_UNKNOWN, NO_COVERAGE, fgo_mask, masked_fraction, render_mask
 from curriculum.lines import deciders, logical_groups
 from curriculum.token_bytes import display_pieces, is_byte_level, token_bytes
 from models.tokenizer import stdlib_source_sample, train_tokenizer
@@ -251,6 +251,18 @@ def test_compile_error_keeps_every_token(bpe):
 def test_no_coverage_keeps_every_token(bpe):
     mask = fgo_mask(bpe, encode(bpe, COMPLETION), PREFIX, executed=set(), executable=set())
     assert mask.reason == NO_COVERAGE and all(mask.keep)
+
+
+def test_unknown_coverage_keeps_every_token(bpe):
+    """A test ran but its executed lines were lost (or never collected): the empty executed
+    set is no evidence, so nothing is masked; with coverage known it masks all but EOS."""
+    ids = encode(bpe, COMPLETION) + [bpe.eos_token_id]
+    lost = fgo_mask(bpe, ids, PREFIX, executed=set(), executable={1, 2, 3, 6}, coverage_known=False)
+    assert lost.reason == COVERAGE_UNKNOWN and all(lost.keep)
+    known = fgo_mask(bpe, ids, PREFIX, executed=set(), executable={1, 2, 3, 6})
+    assert known.reason == COVERAGE and known.keep == (False,) * (len(ids) - 1) + (True,)
+    broken = fgo_mask(bpe, ids, PREFIX, set(), {1}, compiled=False, coverage_known=False)
+    assert broken.reason == COMPILE_ERROR and all(broken.keep)  # no test ran: the compile error decides
 
 
 def test_executed_lines_count_as_executable(bpe):
