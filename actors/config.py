@@ -6,16 +6,16 @@ from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 from core.rollout import GenerationRequest, SamplingSettings
-from core.settings import rng
+from core.settings import ConfigSection, follows, rng
 
 
 @dataclass
-class RolloutConfig:
+class RolloutConfig(ConfigSection):
     """Sampling follows the paper (temperature 0.8, top-p 0.9); `backend` picks vLLM on GPUs
     or transformers on CPUs behind the same interface.
 
-    dtype            weights and compute; float32 keeps rollout log-probs within ~1e-5 of
-                     the learner's on CPU, bfloat16 is what a GPU cluster wants
+    dtype            weights and compute; not a key of its own: it follows model.dtype, so
+                     rollout and learner score the same weights
     seed             generator of requests that carry no seed of their own
     weight_chunk_mb  weight sync through the Ray object store goes in chunks of at most
                      this many MiB, so no single object (or copy) holds the whole model
@@ -33,7 +33,7 @@ class RolloutConfig:
     max_new_tokens: int = field(default=128, metadata=rng(1))
     stop: list[str] = field(default_factory=list)
     batch_size: int = field(default=64, metadata=rng(1))
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["float32", "bfloat16", "float16"] = field(default="float32", metadata=follows("model.dtype"))
     seed: int = 0
     weight_chunk_mb: int = field(default=64, metadata=rng(1))
     max_restarts: int = field(default=3, metadata=rng(0))

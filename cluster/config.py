@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from actors.config import RolloutConfig
-from core.settings import ConfigError, load_yaml, rng
+from core.settings import ConfigError, ConfigSection, load_yaml, rng
 from curriculum.config import CurriculumConfig
 from executors.config import ExecutorConfig
 from learner.config import LearnerConfig
@@ -20,7 +20,7 @@ from models.config import ModelConfig
 
 
 @dataclass
-class DataConfig:
+class DataConfig(ConfigSection):
     """Problem sources: a file path in any supported format, `humaneval`, or
     `bundled:<split>` for the procedurally generated set."""
 
@@ -33,7 +33,7 @@ class DataConfig:
 
 
 @dataclass
-class WandbConfig:
+class WandbConfig(ConfigSection):
     """`offline` needs no account; `online` needs WANDB_API_KEY."""
 
     mode: Literal["offline", "online", "disabled"] = "offline"
@@ -43,14 +43,14 @@ class WandbConfig:
 
 
 @dataclass
-class ClusterConfig:
+class ClusterConfig(ConfigSection):
     """Where the job runs: `address=None` starts a local Ray instance."""
 
     address: str | None = None
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigSection):
     seed: int = 0
     iterations: int = field(default=40, metadata=rng(0))
     problems_per_iteration: int = field(default=16, metadata=rng(1))
@@ -69,6 +69,16 @@ class TrainConfig:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+    def __post_init__(self) -> None:
+        """One dtype for the whole job: model.dtype sets the rollout backend's dtype
+        (vLLM's or transformers') and the learner's DeepSpeed precision together, so
+        the weights that sample are the weights that are scored."""
+        self.rollout.dtype = self.model.dtype
+        self.learner.precision = PRECISION_OF_DTYPE[self.model.dtype]
+
+
+PRECISION_OF_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"

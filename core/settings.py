@@ -7,12 +7,20 @@ in a 6-hour cluster job fails in the first second, naming the key and what is al
 
 Supported field types: bool, int, float, str, Literal[...], X | None, list[X],
 nested dataclasses.  Ranges come from `field(metadata={"min": a, "max": b})`, with
-`"exclusive_min": True` for strict lower bounds.
+`"exclusive_min": True` for strict lower bounds.  A field with `metadata=follows(k)`
+is not a key of its own: it is set from key `k` (one dtype for rollout and learner),
+refused in YAML and overrides, and left out of `to_dict`.
+
+Every config dataclass derives from `ConfigSection`.  With EXECRL_CONFIG_READS=FILE in
+the environment when a process starts, each field that code reads is appended to FILE
+(`Class.field`): a test runs a real job that way to find keys that no code reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import types
 import typing
 from pathlib import Path
@@ -21,6 +29,47 @@ from typing import Any, Literal, TypeVar, Union
 import yaml
 
 T = TypeVar("T")
+
+
+READS_ENV = "EXECRL_CONFIG_READS"
+# Frames that read every field without using it: dataclass machinery (asdict, replace,
+# the generated __eq__/__repr__, compiled from strings) and this module.
+_BOOKKEEPING = (dataclasses.__file__, __file__, "<string>")
+
+
+class ConfigSection:
+    """Base of the config dataclasses; records field reads when READS_ENV is set."""
+
+    if os.environ.get(READS_ENV):
+        def __getattribute__(self, name: str):
+            value = object.__getattribute__(self, name)
+            if name in _field_names(type(self)) and sys._getframe(1).f_code.co_filename not in _BOOKKEEPING:
+                _record_read(f"{type(self).__name__}.{name}")
+            return value
+
+
+_seen_reads: set[str] = set()
+_field_name_cache: dict[type, frozenset] = {}
+
+
+def _field_names(cls: type) -> frozenset:
+    names = _field_name_cache.get(cls)
+    if names is None:
+        names = _field_name_cache[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _record_read(key: str) -> None:
+    if key in _seen_reads:
+        return
+    _seen_reads.add(key)
+    with open(os.environ[READS_ENV], "a", encoding="utf-8") as f:
+        f.write(key + "\n")
+
+
+def follows(key: str) -> dict[str, Any]:
+    """Field metadata: this field is set from config key `key`, never by itself."""
+    return {"follows": key}
 
 
 class ConfigError(ValueError):
@@ -37,7 +86,12 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         key = _join(where, str(unknown[0]))
-        raise ConfigError(f"unknown config key {key!r}; allowed keys here: {', '.join(sorted(fields))}")
+        allowed = sorted(name for name, f in fields.items() if "follows" not in f.metadata)
+        raise ConfigError(f"unknown config key {key!r}; allowed keys here: {', '.join(allowed)}")
+    derived = sorted(name for name in data if "follows" in fields[name].metadata)
+    if derived:
+        source = fields[derived[0]].metadata["follows"]
+        raise ConfigError(f"{_join(where, derived[0])} is not set on its own: it follows {source}; set {source}")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in data.items():
@@ -47,8 +101,19 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
-    """Plain-data form of a config (for YAML dumps, W&B and checkpoints)."""
-    return dataclasses.asdict(obj)
+    """Plain-data form of a config (for YAML dumps, W&B and checkpoints): its keys, so
+    the result loads back; fields that follow another key are left out."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        if "follows" in f.metadata:
+            continue
+        value = getattr(obj, f.name)
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def load_yaml(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:

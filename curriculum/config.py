@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.settings import rng
+from core.settings import ConfigSection, rng
 
 
 @dataclass
-class CurriculumConfig:
+class CurriculumConfig(ConfigSection):
     """`enabled=False` trains every sample from position 0 (vanilla PPO).  A sample's start
     point moves one stage back toward the beginning once the moving pass rate of code
     generated from it, over the last `window` rollouts (the window must be full), exceeds

@@ -1,15 +1,15 @@
-"""Knobs of the DeepSpeed learner: PPO (paper settings on clusters), SFT and DPO."""
+"""Knobs of the DeepSpeed learner: PPO (paper settings on clusters) and the SFT warm start."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-from core.settings import rng
+from core.settings import ConfigSection, follows, rng
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(ConfigSection):
     """Supervised warm start on canonical solutions (the paper's SFT stage)."""
 
     steps: int = field(default=450, metadata=rng(0))
@@ -19,16 +19,7 @@ class SFTConfig:
 
 
 @dataclass
-class DPOConfig:
-    """CodeDPO's preference optimisation; beta scales the implicit reward."""
-
-    beta: float = field(default=0.1, metadata=rng(0, exclusive_min=True))
-    lr: float = field(default=1e-4, metadata=rng(0, exclusive_min=True))
-    batch_size: int = field(default=16, metadata=rng(1))  # preference pairs per optimizer step
-
-
-@dataclass
-class LearnerConfig:
+class LearnerConfig(ConfigSection):
     """PPO's knobs; `fgo` masks code the tests never executed out of the policy loss.
 
     Batch sizes count sequences across all ranks: an optimizer step sees `minibatch_size`
@@ -48,7 +39,7 @@ class LearnerConfig:
     """
 
     zero_stage: int = field(default=0, metadata=rng(0, 3))
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16"] = field(default="fp32", metadata=follows("model.dtype"))
     num_workers: int = field(default=0, metadata=rng(0))  # 0: in the driver; N: N ranks as Ray actors
     cpus_per_worker: float = field(default=1.0, metadata=rng(0))
     gpus_per_worker: float = field(default=0.0, metadata=rng(0))
@@ -75,4 +66,3 @@ class LearnerConfig:
     fgo: bool = True
     old_logprobs: Literal["recompute", "rollout"] = "recompute"
     sft: SFTConfig = field(default_factory=SFTConfig)
-    dpo: DPOConfig = field(default_factory=DPOConfig)

@@ -56,10 +56,17 @@ class DPOTrainer:
         self.rows_per_step = self.micro * policy.gradient_accumulation_steps()
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, cfg: LearnerConfig) -> "DPOTrainer":
+    def from_pretrained(cls, model_dir: str | Path, cfg: LearnerConfig, beta: float = 0.1, lr: float = 1e-4,
+                        batch_size: int = 16) -> "DPOTrainer":
+        """`cfg` gives the engines' shape (ZeRO, precision, micro-batch); beta, lr and
+        batch_size (preference pairs per optimizer step) are DPO's own.  They are
+        arguments, not job config keys: no `execrl` run path trains DPO yet (CodeDPO's
+        pipeline will own its configuration), and a key no run reads misleads."""
+        if beta <= 0 or lr <= 0 or batch_size < 1:
+            raise ValueError(f"DPO needs beta > 0, lr > 0 and batch_size >= 1 (got {beta}, {lr}, {batch_size})")
         dist = setup_distributed()
-        policy = train_engine(load_policy(model_dir), cfg, dist, lr=cfg.dpo.lr, batch_size=cfg.dpo.batch_size)
-        return cls(policy, frozen_engine(load_policy(model_dir), cfg, dist), cfg.dpo.beta)
+        policy = train_engine(load_policy(model_dir), cfg, dist, lr=lr, batch_size=batch_size)
+        return cls(policy, frozen_engine(load_policy(model_dir), cfg, dist), beta)
 
     def _logps(self, engine: Engine, batch: DPOBatch) -> tuple[Tensor, Tensor]:
         """Chosen and rejected halves in one forward pass (2B rows)."""

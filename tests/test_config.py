@@ -68,13 +68,26 @@ def test_bad_files(tmp_path: Path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping at the top level"):
         load_config(bad)
-    bad.write_text(yaml.safe_dump({"learner": {"precision": "fp8"}}))
-    with pytest.raises(ConfigError, match=r"learner.precision: 'fp8' is not allowed; choose one of 'fp32', 'bf16', 'fp16'"):
+    bad.write_text(yaml.safe_dump({"model": {"dtype": "fp8"}}))
+    with pytest.raises(ConfigError, match=r"model.dtype: 'fp8' is not allowed; choose one of 'float32', 'bfloat16', 'float16'"):
         load_config(bad)
 
 
+@pytest.mark.parametrize("dtype, precision", [("float32", "fp32"), ("bfloat16", "bf16"), ("float16", "fp16")])
+def test_model_dtype_sets_rollout_and_learner_together(dtype, precision):
+    cfg = load_config(None, [f"model.dtype={dtype}"])
+    assert (cfg.rollout.dtype, cfg.learner.precision) == (dtype, precision)
+    assert load_config(CONFIG_DIR / "deepseek-coder-6.7b.yaml").learner.precision == "bf16"
+
+
+@pytest.mark.parametrize("key", ["rollout.dtype=bfloat16", "learner.precision=bf16"])
+def test_derived_keys_are_refused_naming_the_key_to_set(key):
+    with pytest.raises(ConfigError, match=rf"{key.split('=')[0]} is not set on its own: it follows model.dtype"):
+        load_config(None, [key])
+
+
 def test_round_trip_through_yaml(tmp_path: Path):
-    cfg = load_config(None, ["learner.lr=2e-4", "curriculum.rho=0.7"])
+    cfg = load_config(None, ["learner.lr=2e-4", "curriculum.rho=0.7", "model.dtype=bfloat16"])
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(to_dict(cfg)))
     assert load_config(path) == cfg

@@ -7,7 +7,7 @@ import torch
 
 from learner.batches import DPOBatch, PPOBatch, SFTBatch
 from learner.bench import synthetic_batch, torch_ppo_engines
-from learner.config import DPOConfig, LearnerConfig, SFTConfig
+from learner.config import LearnerConfig, SFTConfig
 from learner.ds_config import deepspeed_config
 from learner.dpo import DPOTrainer
 from learner.engines import build_ppo_engines
@@ -128,8 +128,8 @@ def test_sft_learns_targets_not_prompts(tiny_model_dir):
 
 
 def test_dpo_starts_at_log2_and_prefers_chosen(tiny_model_dir):
-    cfg = LearnerConfig(micro_batch_size=2, dpo=DPOConfig(beta=0.1, lr=2e-3, batch_size=4))
-    trainer = DPOTrainer.from_pretrained(tiny_model_dir, cfg)
+    trainer = DPOTrainer.from_pretrained(tiny_model_dir, LearnerConfig(micro_batch_size=2), beta=0.1, lr=2e-3,
+                                         batch_size=4)
     prompts = [[10 + i, 11, 12] for i in range(4)]
     batch = DPOBatch.from_triples(prompts, [[40, 41, 42]] * 4, [[50, 51, 52, 53]] * 4, pad_id=1)
     first = trainer.step(batch)
