@@ -44,9 +44,13 @@ def add_executors_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_executors(args: argparse.Namespace) -> int:
     from executors.bench import format_table, run_bench
+    from executors.bench_cli import format_rows, judge_cli_vs_harness
 
     report = run_bench(args.mbpp, workers=args.workers)
+    report.update(judge_cli_vs_harness(workers=args.workers))
     print(format_table(report))
+    for name, value in format_rows(report):
+        print(f"{name:<52} {value}")
     if args.json:
         print(json.dumps(report))
     return 0

