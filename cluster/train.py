@@ -48,8 +48,8 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     rollout = RolloutPool(cfg.rollout, model_dir)
     logger = MetricsLogger(cfg, run_dir)
     iteration = PPOIteration.create(cfg, sets["rl"], tokenizer, rollout, executors, learner)
-    iteration.log = log
-    first = _resume(run_dir, learner, iteration, logger, log) if resume else 0
+    iteration.log, iteration.sink = log, logger.log
+    first = _resume(run_dir, learner, iteration, log) if resume else 0
     rl_sample = random.Random(cfg.seed).sample(sets["rl"], min(RL_EVAL_PROBLEMS, len(sets["rl"])))
     if cfg.eval_problems:
         sets["heldout"] = sets["heldout"][: cfg.eval_problems]
@@ -59,7 +59,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
                         {"heldout": sets["heldout"], "transfer": sets["transfer"], "rl_pool": rl_sample}, log)
     try:
         before = evals.before_rl(run_dir, first)
-        _loop(cfg, iteration, first, run_dir, learner, logger, log)
+        _loop(cfg, iteration, first, run_dir, learner, log)
         after = evals.run("after RL")
     finally:
         iteration.close()
@@ -100,12 +100,11 @@ def _transfer_set(cfg: TrainConfig) -> list:
         raise ConfigError(f"data.transfer: {exc}") from None
 
 
-def _loop(cfg, iteration, first, run_dir, learner, logger, log) -> None:
+def _loop(cfg, iteration, first, run_dir, learner, log) -> None:
     start = time.perf_counter()
     try:
         for step in range(first, cfg.iterations):
-            metrics = iteration.run(step)
-            logger.log(step, metrics)
+            metrics = iteration.run(step)  # logged to the metrics file by the iteration itself
             done = step + 1 - first
             eta = (time.perf_counter() - start) / done * (cfg.iterations - step - 1)
             log(f"iter {step + 1}/{cfg.iterations} | reward {metrics['reward']:+.3f} | pass {metrics['pass_rate']:.3f} "
@@ -130,12 +129,11 @@ def _checkpoint(run_dir: Path, learner, iteration) -> Path:
     return learner.save_checkpoint(run_dir / "checkpoints", iteration.next_step, iteration.state_dict())
 
 
-def _resume(run_dir: Path, learner, iteration, logger, log) -> int:
+def _resume(run_dir: Path, learner, iteration, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
     finished = iteration.resume(resumed.client_state, resumed.step)
     if finished is not None:  # trained before the interrupt: its sync, report and metrics are done now
-        logger.log(*finished)
-        log(f"iteration {finished[0] + 1} was trained before the interrupt; synced and reported now")
+        log(f"iteration {finished + 1} was trained before the interrupt; synced and reported now")
     log(f"resumed from {resumed.path} at iteration {resumed.step}")
     return resumed.step
 

@@ -110,8 +110,9 @@ class PPOIteration:
     before the last update) are saved with their samples; a trained batch (the update is
     uninterruptible, `cluster.interrupts`) is never trained again, and what it still owed
     (weight sync, curriculum report, its metrics) is done by `resume`.
-    `on_phase(phase, step)`, if set, is called at "start", "judging" (after each judged
-    sample), "updated", "sync" and "synced": progress hooks, and where tests inject Ctrl-C."""
+    `sink(step, metrics)` receives each iteration's metrics exactly once, as its report
+    is applied.  `on_phase(phase, step)`, if set, is called at "start", "judging" (after each judged
+    sample), "update", "updated", "sync" and "synced": progress hooks, and where tests inject Ctrl-C."""
 
     def __init__(self, cfg: TrainConfig, problems: list[Problem], tokenizer, rollout, executors, learner,
                  curriculum: CurriculumState, order: DataOrder) -> None:
@@ -127,6 +128,7 @@ class PPOIteration:
         self._version_offset = 0  # rollout policy versions restart at a resume; samples count updates
         self.interrupt = Torn()
         self.on_phase = None
+        self.sink = None  # called with (step, metrics) when an iteration is complete (the metrics logger)
         self.log = print
         self.last_batch: Collected | None = None  # the batch the last update trained on
         self.next_step = 0  # the first step whose batch the learner has not trained on
@@ -150,18 +152,17 @@ class PPOIteration:
         batch, dropped = self._batch(current.samples)
         version = self.rollout.policy_version + self._version_offset
         with deferred_interrupt(self.interrupt, self.log):  # a Ctrl-C lands after the update, not inside it
+            self._phase("update", step)
             stats = self.learner.update(batch)
             timings["learn"] = time.perf_counter() - t
             self._trained(step, current, stats, timings, dropped, version)
-        self._phase("updated", step)
+            self._phase("updated", step)
         if self._prefetch is not None:
             t = time.perf_counter()
             self._prefetch.result()  # the next batch's generation must finish on the old weights
             self._prefetch = None
             self._pending["metrics"]["time/wait_for_next_batch"] = time.perf_counter() - t
-        metrics = self._sync_and_report(step)
-        metrics["time/iteration"] = time.perf_counter() - start
-        return metrics
+        return self._sync_and_report(step, start)
 
     def _trained(self, step: int, current: Collected, stats, timings: dict, dropped: int, version: int) -> None:
         """The update has run: the batch is no longer untrained; the sync, the curriculum
@@ -176,26 +177,33 @@ class PPOIteration:
                                                    for r in stage_results(current.samples)], "metrics": metrics}
         self.last_batch = current
 
-    def _sync_and_report(self, step: int) -> dict:
+    def _sync_and_report(self, step: int, started: float) -> dict:
         t = time.perf_counter()
         self._phase("sync", step)
         self.rollout.sync_from(self.learner)
         sync_seconds = time.perf_counter() - t
         self._phase("synced", step)
-        return self._report(sync_seconds)
+        return self._report({"time/sync": sync_seconds, "time/iteration": time.perf_counter() - started})
 
-    def _report(self, sync_seconds: float) -> dict:
-        pending, self._pending = self._pending, None
-        self.curriculum.report([StageResult(*r) for r in pending["results"]], pending["step"])
-        summary = self.curriculum.summary()
-        return {**pending["metrics"], "time/sync": sync_seconds,
-                "curriculum/fraction_at_position_0": summary["fraction_at_position_0"],
-                **{f"curriculum/problems_at_stage_{k}": v for k, v in summary["problems_per_stage"].items()}}
+    def _report(self, timings: dict) -> dict:
+        """The curriculum learns the trained batch's results, and its metrics go to `sink`,
+        together and uninterruptibly: a resumed run neither repeats nor loses either."""
+        with deferred_interrupt(self.interrupt, self.log, "the curriculum report"):
+            pending = self._pending
+            self.curriculum.report([StageResult(*r) for r in pending["results"]], pending["step"])
+            summary = self.curriculum.summary()
+            metrics = {**pending["metrics"], **timings,
+                       "curriculum/fraction_at_position_0": summary["fraction_at_position_0"],
+                       **{f"curriculum/problems_at_stage_{k}": v for k, v in summary["problems_per_stage"].items()}}
+            self._pending = None
+            if self.sink is not None:
+                self.sink(pending["step"], metrics)
+        return metrics
 
-    def resume(self, state: dict, step: int) -> tuple[int, dict] | None:
+    def resume(self, state: dict, step: int) -> int | None:
         """Continue from a checkpoint's state saved at `step`: the rollout actors get the
         learner's weights, and a batch trained before the interrupt gets its curriculum
-        report; returns (its step, its metrics) for the log, or None."""
+        report and its metrics (to `sink`); returns that batch's step, or None."""
         self.load_state_dict(state)
         self.next_step = step
         t = time.perf_counter()
@@ -204,7 +212,8 @@ class PPOIteration:
         if self._pending is None:
             return None
         finished = self._pending["step"]
-        return finished, self._report(time.perf_counter() - t)
+        self._report({"time/sync": time.perf_counter() - t})
+        return finished
 
     def _current(self, step: int) -> Collected:
         """This step's batch: the oldest untrained one (prefetched during the last update,
@@ -236,9 +245,10 @@ class PPOIteration:
             self.log(f"interrupt: the prefetched batch failed ({exc}); a resumed run regenerates it")
 
     def draw(self, step: int) -> Draw:
-        ids = self.order.next(self.cfg.problems_per_iteration)
-        drawn = Draw(step, ids, {a.problem_id: a for a in self.curriculum.sample(ids)})
-        self._untrained.append(drawn)
+        with deferred_interrupt(self.interrupt, self.log, "drawing the batch"):  # order, RNG and draws agree
+            ids = self.order.next(self.cfg.problems_per_iteration)
+            drawn = Draw(step, ids, {a.problem_id: a for a in self.curriculum.sample(ids)})
+            self._untrained.append(drawn)
         return drawn
 
     def collect(self, draw: Draw) -> Collected:

@@ -1,0 +1,175 @@
+"""Ctrl-C anywhere in an iteration, then --resume: every batch is trained exactly once and
+the run ends in the state an uninterrupted run reaches (same samples, rewards, losses,
+curriculum, data order and weights), on policy and one step off policy.
+
+Real tiny model, Ray rollout and executor actors and a DeepSpeed learner; the driver loop
+and resume are train.py's own.  The interrupt is a KeyboardInterrupt raised from the
+iteration's phase hook, or a real SIGINT sent while the weight sync is running."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+
+import pytest
+import torch
+
+from cluster.config import load_config
+from cluster.metrics import MetricsLogger
+from cluster.train import _loop, _resume
+from cluster.trainer import PPOIteration
+from problems.load import load_problems
+
+ITERATIONS = 3
+BASE = ["problems_per_iteration=4", "rollout.samples_per_prompt=4", "rollout.max_new_tokens=24",
+        "rollout.batch_size=16", "learner.minibatch_size=8", "learner.micro_batch_size=8", "executor.num_actors=1",
+        f"iterations={ITERATIONS}", "checkpoint_every=0", "wandb.mode=disabled"]
+# Metrics that depend on the clock or on how busy the machine is.
+TIMING = ("time/", "tokens_per_second", "overlap", "executor_queue_depth")
+
+
+@pytest.fixture(scope="module")
+def rig(ray_session, tiny_model_dir, tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    from actors.rollout_pool import RolloutPool
+    from executors.pool import ExecutorPool
+    from learner.group import make_learner
+
+    cfg = load_config(None, BASE)
+    rollout = RolloutPool(cfg.rollout, str(tiny_model_dir))
+    executors = ExecutorPool(cfg.executor)
+    learner = make_learner(tiny_model_dir, cfg.learner)
+    rig = {"rollout": rollout, "executors": executors, "learner": learner,
+           "tokenizer": AutoTokenizer.from_pretrained(tiny_model_dir),
+           "problems": load_problems("bundled:rl:0").problems[:16],
+           "init": tmp_path_factory.mktemp("init") / "checkpoints"}
+    fresh = PPOIteration.create(cfg, rig["problems"], rig["tokenizer"], rollout, executors, learner)
+    learner.save_checkpoint(rig["init"], 0, fresh.state_dict())  # every run starts from here
+    fresh.close()
+    yield rig
+    learner.close()
+    rollout.shutdown()
+    executors.close()
+
+
+def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None) -> dict:
+    """Run `cfg.iterations` from the common start, interrupted once at (phase, step) and
+    resumed in a new iteration object (a new process's state); what every update saw."""
+    shutil.copytree(rig["init"], run_dir / "checkpoints")
+    seen = {"updates": [], "batches": {}, "interrupted_in": None}
+    fired = []
+
+    def hook(phase: str, step: int) -> None:
+        if phase == "updated":
+            seen["updates"].append(step)
+            seen["batches"][step] = [(s.problem_id, s.stage, s.completion_ids, s.reward, s.verdict, s.keep,
+                                      s.policy_version) for s in iteration.last_batch.samples]
+        if fired or (phase, step) != interrupt or threading.current_thread() is not threading.main_thread():
+            return
+        fired.append(phase)
+        if phase in ("update", "sync"):  # a real Ctrl-C, arriving while the learner or the weights work
+            inside = {"update": "update", "sync": "sync_from"}[phase]
+            threading.Thread(target=ctrl_c_inside, args=(threading.main_thread().ident, inside)).start()
+        else:
+            raise KeyboardInterrupt
+
+    for attempt in range(2):
+        iteration = PPOIteration.create(cfg, rig["problems"], rig["tokenizer"], rig["rollout"], rig["executors"],
+                                        rig["learner"])
+        logger = MetricsLogger(cfg, run_dir)
+        iteration.on_phase, iteration.sink, iteration.log = hook, logger.log, lambda *_: None
+        try:
+            first = _resume(run_dir, rig["learner"], iteration, lambda *_: None)
+            _loop(cfg, iteration, first, run_dir, rig["learner"], lambda *_: None)
+            break
+        except KeyboardInterrupt as exc:
+            assert attempt == 0 and fired, "interrupted twice"
+            seen["interrupted_in"] = [f.name for f in traceback.extract_tb(exc.__traceback__)]
+        finally:
+            iteration.close()
+            logger.close()
+    assert interrupt is None or fired, f"the run never reached {interrupt}"
+    seen["metrics"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    seen["curriculum"] = iteration.curriculum.state_dict()
+    seen["order"] = iteration.order.state_dict()
+    seen["weights"] = digest(rig["learner"])
+    seen["kl"] = rig["learner"].kl_ctl.value
+    return seen
+
+
+def ctrl_c_inside(thread_id: int, function: str) -> None:
+    """SIGINT once the main thread's stack holds `function` (within 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread_id)
+        names = set()
+        while frame is not None:
+            names.add(frame.f_code.co_name)
+            frame = frame.f_back
+        if function in names:
+            break
+        time.sleep(0.0005)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def digest(learner) -> str:
+    h = hashlib.sha256()
+    for _, p in sorted(learner.engines.policy.module.named_parameters()):
+        h.update(p.detach().float().numpy().tobytes())
+    return h.hexdigest()
+
+
+def deterministic(row: dict) -> dict:
+    return {k: v for k, v in row.items() if not k.startswith(TIMING)}
+
+
+def assert_same_run(resumed: dict, reference: dict) -> None:
+    assert resumed["updates"] == list(range(ITERATIONS))  # every batch trained exactly once
+    assert [r["step"] for r in resumed["metrics"]] == list(range(ITERATIONS))  # and logged exactly once
+    for step in range(ITERATIONS):
+        assert resumed["batches"][step] == reference["batches"][step], f"batch {step} differs"
+        assert deterministic(resumed["metrics"][step]) == pytest.approx(deterministic(reference["metrics"][step]),
+                                                                        rel=1e-6, abs=1e-7), f"step {step}"
+    assert resumed["curriculum"] == reference["curriculum"]
+    assert resumed["order"] == reference["order"]
+    assert resumed["kl"] == reference["kl"]
+    assert resumed["weights"] == reference["weights"]
+
+
+@pytest.fixture(scope="module")
+def on_policy(rig, tmp_path_factory):
+    cfg = load_config(None, BASE)
+    return cfg, train(rig, cfg, tmp_path_factory.mktemp("reference"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["start", "judging", "update", "updated", "sync"])
+def test_an_interrupted_run_resumes_to_the_uninterrupted_state(rig, on_policy, tmp_path, phase):
+    cfg, reference = on_policy
+    assert len({s[4] for b in reference["batches"].values() for s in b}) >= 1
+    resumed = train(rig, cfg, tmp_path, interrupt=(phase, 1))
+    if phase == "sync":
+        assert "sync_from" in resumed["interrupted_in"]
+    if phase == "update":  # the signal came during the update; Ctrl-C waited for it to finish
+        assert "run" in resumed["interrupted_in"] and "update" not in resumed["interrupted_in"]
+    assert_same_run(resumed, reference)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["start", "updated"])
+def test_an_interrupted_off_policy_run_resumes_to_the_uninterrupted_state(rig, tmp_path, phase):
+    """The prefetched batch was sampled with the weights before the update; the resumed
+    run no longer has them, so the checkpoint must carry its samples."""
+    cfg = load_config(None, BASE + ["one_step_off_policy=true"])
+    reference = train(rig, cfg, tmp_path / "reference")
+    assert [r["policy_lag"] for r in reference["metrics"]] == [0, 1, 1]
+    resumed = train(rig, cfg, tmp_path / "resumed", interrupt=(phase, 1))
+    assert_same_run(resumed, reference)
