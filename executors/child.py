@@ -6,7 +6,7 @@ test is most of the executor's speed.  Tests stay isolated where it matters:
 - each test runs the program from scratch in a fresh namespace, with its own stdin (a
   memory file), fresh sys.stdin/stdout/stderr objects, fd 1 and 2 re-pointed at the
   server's pipes, no file descriptors left from the previous test, an emptied working
-  directory, and its own CPU-time allowance;
+  directory, and its own CPU-time allowance (the server enforces it, watch.py);
 - the guarded modules (harness.GUARDED_MODULES) are restored after every program;
 - the server times each test on its own wall clock, attributes output to the test that
   was running (the child waits for a go byte between tests, after the server has read
@@ -129,18 +129,20 @@ class TestChild:
 
     def _test_steps(self) -> list[tuple]:
         """(test, code, coverage hooks or None) per test, as the server loaded them.  The
-        hooks are the coverage's `start` and `lines`, bound now, before any program runs
+        hooks are the coverage's `start` and `finish`, bound now, before any program runs
         (a program that rebinds the class's methods cannot steer a later test's)."""
         codes = self.server.codes[self.first_index:]
-        return [(test, code, None if coverage is None else (coverage.start, coverage.lines))
+        return [(test, code, None if coverage is None else (coverage.start, coverage.finish))
                 for test, (code, coverage) in zip(self.tests, codes)]
 
     def _reporter(self, index: int, coverage):
         """The only way a test's result leaves the child: one framed message per test,
-        written after the test's output has been flushed to fd 1."""
+        written after the test's output has been flushed to fd 1.  Executed lines do not
+        travel in it: the probes wrote them into the server's shared LineRecord as they
+        ran (a killed test keeps them); `finish` completes the record where they could not."""
         streams, start = self.streams, self.cpu_at_start
         nonce = self.nonce
-        lines = list if coverage is None else coverage[1]  # (start, lines): see _test_steps
+        finish = _no_coverage if coverage is None else coverage[1]  # (start, finish): see _test_steps
 
         def report(outcome: dict, _frame=frame, _write_all=write_all, _getrusage=_getrusage,
                    _self=_RUSAGE_SELF, _BaseException=BaseException) -> None:
@@ -152,7 +154,7 @@ class TestChild:
                 except _BaseException:  # noqa: BLE001 - the program may have closed it
                     pass
             usage = _getrusage(_self)
-            outcome["lines"] = lines()
+            finish(index)
             outcome["cpu_s"] = usage.ru_utime + usage.ru_stime - start
             outcome["nonce"], outcome["index"] = nonce, index
             _write_all(FD_RES, _frame(outcome))
@@ -179,7 +181,11 @@ class TestChild:
         self.streams = _fresh_std_streams(self.server.stream_encoding)
         if coverage is not None:
             start_coverage, _ = coverage
-            start_coverage()  # re-arm the probes the previous test fired
+            start_coverage(self.first_index + offset)  # re-arm fired probes, begin this test's record
+
+
+def _no_coverage(index: int) -> None:
+    """The reporter's `finish` when no coverage was asked for."""
 
 
 def sandbox_environment(workdir: str) -> None:

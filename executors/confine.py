@@ -33,22 +33,77 @@ DENIED_SYSCALLS = (
 )
 
 
-def available_layers() -> dict[str, bool]:
-    """Which optional layers this interpreter can apply (reported by the fork server)."""
-    layers = {"seccomp": False, "landlock": False}
+def layer_errors() -> dict[str, str | None]:
+    """Why each optional layer cannot be applied by this interpreter (None: it can).
+    The fork server reports these; the host plans with them too."""
+    errors: dict[str, str | None] = {"seccomp": None, "landlock": None}
     try:
         import pyseccomp  # noqa: F401
-
-        layers["seccomp"] = True
-    except Exception:
-        pass
+    except Exception as exc:  # noqa: BLE001 - any failure means: not here, and why
+        errors["seccomp"] = f"{type(exc).__name__}: {exc}"
     try:
         import landlock
 
-        layers["landlock"] = landlock.landlock_abi_version() >= 1
-    except Exception:
-        pass
-    return layers
+        if landlock.landlock_abi_version() < 1:
+            errors["landlock"] = "the kernel has no Landlock (ABI version < 1)"
+    except Exception as exc:  # noqa: BLE001
+        errors["landlock"] = f"{type(exc).__name__}: {exc}"
+    return errors
+
+
+def available_layers() -> dict[str, bool]:
+    """Which optional layers this interpreter can apply."""
+    return {name: error is None for name, error in layer_errors().items()}
+
+
+def bwrap_missing() -> str | None:
+    """None when this process runs inside bubblewrap's namespaces: pid 1 of its PID
+    namespace is bwrap and the only network interface is loopback; else what shows it
+    does not (seen from inside, not taken from the plan)."""
+    try:
+        with open("/proc/1/comm") as f:
+            init = f.read().strip()
+        with open("/proc/net/dev") as f:
+            interfaces = sorted(line.split(":")[0].strip() for line in f.readlines()[2:])
+    except OSError as exc:
+        return f"cannot inspect the namespaces ({exc})"
+    if init != "bwrap":
+        return f"no PID namespace of bwrap's (pid 1 is {init!r})"
+    if interfaces != ["lo"]:
+        return f"no private network namespace (interfaces: {', '.join(interfaces)})"
+    return None
+
+
+def as_uid(uid: int, gid: int, check) -> str | None:
+    """Run `check()` in a forked helper that dropped to `uid`; None if both worked, else
+    the error (the server's start-up uses it to see what its tests' uid can do)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        message = b""
+        try:
+            os.close(read_end)
+            drop_privileges(uid, gid)
+            check()
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            message = f"{type(exc).__name__}: {exc}".encode()[:4000]
+        finally:
+            os.write(write_end, message)
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        message = f.read()
+    os.waitpid(pid, 0)
+    return message.decode("utf-8", "replace") or None
+
+
+def read_stdlib() -> None:
+    """Raises unless this process can read the interpreter's standard library (an
+    interpreter under root's home is not readable by an unprivileged uid)."""
+    directory = os.path.dirname(os.__file__)
+    os.listdir(directory)
+    with open(os.path.join(directory, "os.py"), "rb") as f:
+        f.read(1)
 
 
 def set_limits(cpu_s: int, address_space: int, file_bytes: int, open_files: int, processes: int | None) -> None:

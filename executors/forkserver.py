@@ -41,30 +41,41 @@ import watch  # noqa: E402
 
 PR_SET_CHILD_SUBREAPER = 36
 # Imported before the first fork: children inherit them, so a program's imports cost
-# nothing, and they still work where the interpreter's own files are unreadable to the
-# sandbox's unprivileged uid.
+# nothing.  `socket` is here so that the layers that block the network (seccomp, bwrap)
+# are what stops a program's connection, never an import that happens to fail.
 PRELOAD = (
     "typing collections itertools functools heapq bisect math string re sys os json "
     "random fractions decimal statistics operator copy datetime array queue dataclasses "
     "enum numbers cmath textwrap struct io traceback calendar unicodedata hashlib "
-    "abc contextlib pprint time threading"
+    "abc contextlib pprint time threading socket"
 ).split()
+# Where the tests' uid cannot read the interpreter (no bwrap, Python under /root), a
+# program can import only what is already loaded: then also what competitive-programming
+# solutions import beyond the list above (measured on the APPS, TACO, MBPP and LeetCode
+# references), including numpy and the numpy submodules it loads lazily.
+UNREADABLE_PRELOAD = (
+    "numpy numpy.random numpy.fft numpy.polynomial types atexit gc __future__ secrets "
+    "base64 binascii weakref copyreg pickle inspect ast platform sortedcontainers"
+).split()
+# Set before numpy loads: one BLAS thread (a test's CPU is its own; forks copy one thread).
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    for name in PRELOAD + config.get("preload", []):
-        try:
-            __import__(name)
-        except ImportError:
-            pass
+    checks = HostChecks(config)
+    started = time.perf_counter()
+    names = PRELOAD + config.get("preload", []) + (UNREADABLE_PRELOAD if checks.stdlib_unreadable else [])
+    os.environ.update(SINGLE_THREADED)
+    preloaded = [name for name in names if _try_import(name)]
+    preload_s = time.perf_counter() - started
     slipcover = _import_slipcover()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     harness.snapshot_modules()
-    server = Server(config, slipcover)
+    server = Server(config, slipcover, checks)
     gc.freeze()  # start-up objects never get collected: children do not touch (copy) their pages
-    _send({"ok": True, "pid": os.getpid(), **server.describe()})
+    _send({"ok": True, "pid": os.getpid(), **server.describe(), "preloaded": preloaded, "preload_s": preload_s})
     while True:
         request = _receive()
         if request is None:
@@ -74,6 +85,38 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the host as our failure
             reply = {"infra_error": f"{type(exc).__name__}: {exc}"}
         _send(reply)
+
+
+def _try_import(name: str) -> bool:
+    try:
+        __import__(name)
+        return True
+    except ImportError:
+        return False
+
+
+class HostChecks:
+    """What this server can actually apply, checked from inside before any program runs:
+    bwrap's namespaces (seen from within), whether the tests' uid can be taken and can
+    read the interpreter's standard library.  `missing` says why a planned layer is not."""
+
+    def __init__(self, config: dict) -> None:
+        self.missing: dict[str, str] = {}
+        if config.get("bwrap"):
+            reason = confine.bwrap_missing()
+            if reason:
+                self.missing["bwrap"] = reason
+        self.bwrap = bool(config.get("bwrap")) and "bwrap" not in self.missing
+        uid, gid = config.get("uid"), config.get("gid", config.get("uid"))
+        self.uid = self.gid = None
+        self.stdlib_unreadable = False
+        if uid is not None:
+            reason = confine.as_uid(uid, gid, lambda: None)
+            if reason:
+                self.missing["setuid"] = f"cannot become uid {uid}: {reason}"
+            else:
+                self.uid, self.gid = uid, gid
+                self.stdlib_unreadable = confine.as_uid(uid, gid, confine.read_stdlib) is not None
 
 
 def _import_slipcover():
@@ -87,26 +130,36 @@ def _import_slipcover():
 
 
 class Server:
-    def __init__(self, config: dict, slipcover) -> None:
-        self.uid = config.get("uid")
-        self.gid = config.get("gid", self.uid)
-        available = confine.available_layers()
-        self.use_seccomp = config.get("seccomp", True) and available["seccomp"]
-        self.use_landlock = config.get("landlock", True) and available["landlock"]
+    def __init__(self, config: dict, slipcover, checks: HostChecks) -> None:
+        self.checks = checks
+        self.uid, self.gid = checks.uid, checks.gid
+        errors = confine.layer_errors()
+        self.missing = dict(checks.missing)
+        for layer in ("seccomp", "landlock"):
+            if config.get(layer, True) and errors[layer]:
+                self.missing[layer] = errors[layer]
         self.slipcover = slipcover
         self.self_removing_probes = slipcover is not None and lineprobes.self_test(slipcover.bytecode.Editor)
         self.workdir = _make_workdir(config.get("tmp_root") or tempfile.gettempdir(), self.uid, self.gid)
-        self.landlock = confine.landlock_ruleset(self.workdir) if self.use_landlock else None
-        self.seccomp = confine.seccomp_program() if self.use_seccomp else None
+        use_landlock = config.get("landlock", True) and errors["landlock"] is None
+        use_seccomp = config.get("seccomp", True) and errors["seccomp"] is None
+        self.landlock = confine.landlock_ruleset(self.workdir) if use_landlock else None
+        self.seccomp = confine.seccomp_program() if use_seccomp else None
         self.stream_encoding = child.stream_encoding()
         child.sandbox_environment(self.workdir)
         os.chdir(self.workdir)
         self.codes: list[tuple] = []  # per test of the loaded program: (code, its line coverage or None)
+        self.record: lineprobes.LineRecord | None = None  # the loaded program's executed lines, per test
+        self.executable: list[int] = []
         self.vm_size = 0
 
     def describe(self) -> dict:
-        return {"seccomp": self.use_seccomp, "landlock": self.use_landlock,
-                "setuid": self.uid is not None, "coverage": self.coverage_mode()}
+        """The layers this server applies to every test, as built, and why any that was
+        asked for is not (the host compares them with its plan)."""
+        applied = [("bwrap", self.checks.bwrap), ("setuid", self.uid is not None), ("rlimits", True),
+                   ("landlock", self.landlock is not None), ("seccomp", self.seccomp is not None)]
+        return {"layers": [name for name, on in applied if on], "missing": self.missing,
+                "coverage": self.coverage_mode(), "stdlib_unreadable": self.checks.stdlib_unreadable}
 
     def coverage_mode(self) -> str | None:
         if self.slipcover is None:
@@ -133,25 +186,34 @@ class Server:
             runs += batch
             if runs[-1]["timed_out"]:
                 break
-        return {**loaded, "runs": runs}
+        if self.record is not None:  # read after the children are gone: killed tests keep their lines
+            for index, run in enumerate(runs):
+                run["lines"] = self.record.lines(index, self.executable)
+        return {**loaded, "runs": runs, "coverage": self.record is not None}
 
     def load(self, program: str, coverage: bool, tests: int) -> dict:
         """Compile once per program; every child inherits the code objects.  With
         coverage the program is instrumented here, where the pages are warm, rather than
         in each child, where every allocation is a fault: once, with self-removing
         probes that each test re-arms (lineprobes.py), or else one slipcover copy per
-        test (a slipcover probe reports its line only the first time it fires)."""
+        test (a slipcover probe reports its line only the first time it fires).  The
+        lines land in a LineRecord shared with the children, made here per program."""
         self.codes = []
+        if self.record is not None:
+            self.record.close()
+            self.record = None
         try:
             code = compile(program, harness.SOLUTION_FILE, "exec", dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
             return {"ok": False, "compile_error": f"{type(exc).__name__}: {exc}"}
-        executable = sorted(_code_lines(code))
-        if coverage and self.self_removing_probes:
-            probes = lineprobes.SelfRemovingProbes(self.slipcover.bytecode.Editor)
+        self.executable = executable = sorted(_code_lines(code))
+        if coverage and self.slipcover is not None:
+            self.record = lineprobes.LineRecord(tests, max(executable, default=0))
+        if self.record is not None and self.self_removing_probes:
+            probes = lineprobes.SelfRemovingProbes(self.slipcover.bytecode.Editor, self.record)
             self.codes = [(probes.instrument(code), probes)] * tests
-        elif coverage and self.slipcover is not None:
-            copies = [lineprobes.SlipcoverCopy(self.slipcover, code) for _ in range(tests)]
+        elif self.record is not None:
+            copies = [lineprobes.SlipcoverCopy(self.slipcover, code, self.record) for _ in range(tests)]
             self.codes = [(copy.code, copy) for copy in copies]
         else:
             self.codes = [(code, None)] * tests

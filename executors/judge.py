@@ -47,9 +47,14 @@ class Judge:
         self.cfg = cfg
         self.plan = plan or plan_sandbox(cfg.sandbox, cfg.allow_unsandboxed)
         count = slots or cfg.slots_per_actor
-        self._slots = [ForkServerSlot(self.plan, base_uid=cfg.base_uid) for _ in range(count)]
-        for slot in self._slots:
-            slot.start()  # fail here, clearly, rather than on the first program
+        self._slots = [ForkServerSlot(self.plan, base_uid=cfg.base_uid, preload=tuple(cfg.preload), python=cfg.python,
+                                      allow_missing=tuple(cfg.allow_missing_layers)) for _ in range(count)]
+        try:
+            for slot in self._slots:
+                slot.start()  # fail here, clearly, rather than on the first program (LayersMissing too)
+        except BaseException:
+            self.close()
+            raise
         self._free: queue.Queue[ForkServerSlot] = queue.Queue()
         for slot in self._slots:
             self._free.put(slot)
@@ -59,7 +64,13 @@ class Judge:
 
     @property
     def layers(self) -> tuple[str, ...]:
-        return self.plan.layers
+        """The sandbox layers the fork servers reported applying (not the plan's)."""
+        return self._slots[0].layers if self._slots else ()
+
+    @property
+    def server_info(self) -> dict:
+        """What the first fork server reported at start (layers, coverage, preloads)."""
+        return dict(self._slots[0].info) if self._slots else {}
 
     @property
     def coverage_mode(self) -> str | None:
@@ -93,26 +104,39 @@ class Judge:
 
     def _judge_on(self, slot: ForkServerSlot, problem: Problem, program: str, coverage: bool,
                   timeout_s: float | None = None) -> ExecutionResult:
+        return self._run_on(slot, problem, program, coverage, timeout_s)[0]
+
+    def _run_on(self, slot: ForkServerSlot, problem: Problem, program: str, coverage: bool,
+                timeout_s: float | None = None) -> tuple[ExecutionResult, list[dict]]:
+        """The result and the server's facts per test that ran (calibration reads CPU times)."""
         limits = self._limits(problem, timeout_s)
         request = {"op": "judge", "program": program, "coverage": coverage, "limits": limits,
                    "tests": [test_request(t, problem) for t in problem.tests]}
-        budget = REPLY_GRACE_S + limits["timeout_s"] * len(problem.tests) * 1.5
+        budget = REPLY_GRACE_S + limits["wall_timeout_s"] * len(problem.tests)
         try:
             reply = slot.request(request, budget)
         except SlotFailure as exc:
-            return self._result(problem, SANDBOX_ERROR, (), (), error=str(exc))
+            return self._result(problem, SANDBOX_ERROR, (), (), slot, error=str(exc), coverage_known=False), []
         if not reply["ok"]:
-            return self._result(problem, COMPILE_ERROR, (), (), error=reply["compile_error"])
-        tests = [classify(t, facts, self.cfg.float_tolerance) for t, facts in zip(problem.tests, reply["runs"])]
+            known = coverage and self.coverage_mode is not None  # nothing ran: nothing was missed
+            return self._result(problem, COMPILE_ERROR, (), (), slot, error=reply["compile_error"],
+                                coverage_known=known), []
+        runs = reply["runs"]
+        tests = [classify(t, facts, self.cfg.float_tolerance) for t, facts in zip(problem.tests, runs)]
         tests += [TestResult(SKIPPED, 0.0)] * (len(problem.tests) - len(tests))
-        return self._result(problem, program_verdict(tuple(tests)), tuple(tests), tuple(reply["executable_lines"]))
+        # Known only if every test that ran left a line record (a test killed before its
+        # coverage began, or a slipcover copy's killed test, has none).
+        known = bool(reply.get("coverage")) and all(run.get("lines") is not None for run in runs)
+        result = self._result(problem, program_verdict(tuple(tests)), tuple(tests), tuple(reply["executable_lines"]),
+                              slot, coverage_known=known)
+        return result, runs
 
     def _limits(self, problem: Problem, timeout_s: float | None = None) -> dict:
         timeout = timeout_s or self.cfg.timeout_s
         reference = self._reference_times.get(problem.id)
         if self.cfg.time_scale_to_reference > 0 and reference is not None:
             timeout = max(timeout, self.cfg.time_scale_to_reference * reference)
-        return {"timeout_s": timeout, "memory_mb": self.cfg.memory_mb,
+        return {"timeout_s": timeout, "wall_timeout_s": self.cfg.wall_limit(timeout), "memory_mb": self.cfg.memory_mb,
                 "max_output_bytes": self.cfg.max_output_bytes, "processes": self.cfg.max_processes}
 
     def _calibrate_once(self, problem: Problem) -> None:
@@ -133,25 +157,32 @@ class Judge:
 
     def calibrate(self, problem: Problem) -> float | None:
         """Time the canonical solution (trusted: it gets a generous limit, since a slow
-        reference is the reason to scale); later time limits scale with it."""
+        reference is the reason to scale); later CPU-time limits scale with its slowest
+        test's CPU time."""
         if problem.canonical_solution is None:
             return None
-        result = self._judge_on_free_slot(problem, problem.canonical_solution, coverage=False,
-                                          timeout_s=max(self.cfg.timeout_s, REFERENCE_TIMEOUT_S))
+        slot = self._free.get()
+        try:
+            result, runs = self._run_on(slot, problem, problem.canonical_solution, coverage=False,
+                                        timeout_s=max(self.cfg.timeout_s, REFERENCE_TIMEOUT_S))
+        finally:
+            self._free.put(slot)
         if not result.passed:
             return None
-        slowest = max(t.time_s for t in result.tests)
+        slowest = max(run.get("cpu_s") or 0.0 for run in runs)
         with self._lock:
             self._reference_times[problem.id] = slowest
         return slowest
 
-    def _result(self, problem: Problem, verdict: str, tests, executable, error: str | None = None) -> ExecutionResult:
+    def _result(self, problem: Problem, verdict: str, tests, executable, slot: ForkServerSlot,
+                error: str | None = None, coverage_known: bool = False) -> ExecutionResult:
         executed = sorted(set().union(*(t.executed_lines for t in tests)) & set(executable)) if tests else []
         failing = next((t for t in tests if t.verdict not in (PASS, SKIPPED)), None)
         return ExecutionResult(
             problem_id=problem.id, verdict=verdict, reward=reward_for(verdict, self.cfg.reward),
             tests=tuple(tests), executed_lines=tuple(executed), executable_lines=tuple(executable),
-            error=error or (failing.error if failing else None), sandbox_layers=self.plan.layers)
+            error=error or (failing.error if failing else None), coverage_known=coverage_known,
+            sandbox_layers=slot.layers)
 
     def close(self) -> None:
         for slot in self._slots:

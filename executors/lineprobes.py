@@ -10,6 +10,11 @@ after its first hit a line costs one extra jump instruction (about 1.0x), and `s
 writes the NOPs back, so one instrumented program serves all of its tests: no
 per-test instrumented copies.
 
+Lines are recorded in a `LineRecord`: an anonymous shared mapping the fork server makes
+per program, one byte per (test, line).  A forked child's probes write into it, so the
+server reads a test's lines even after it killed the child (a timeout, an output flood,
+os._exit, a crash): what a test ran before it was killed is exactly what FGO needs.
+
 The writes touch only the probe's own first instruction, at an offset the instrumenter
 recorded, in the child's copy-on-write memory: the server's code objects stay armed.
 `self_test` checks the layout this relies on (the adaptive copy lies at
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import dis
+import mmap
 import sys
 import types
 
@@ -30,15 +36,52 @@ _NOP, _JUMP_FORWARD = dis.opmap["NOP"], dis.opmap["JUMP_FORWARD"]
 _NOT_A_LINE_START = {dis.opmap.get(name) for name in ("RESUME", "RETURN_GENERATOR")} - {None}
 
 
+class LineRecord:
+    """Which lines each test of one program ran, in memory shared by the fork server and
+    its children (MAP_SHARED | MAP_ANONYMOUS, made before the fork): per test a row of
+    bytes, byte 0 set when the test's record begins, byte L when line L ran.  A row
+    whose byte 0 is unset has no record: the test died before its coverage started."""
+
+    def __init__(self, tests: int, max_line: int) -> None:
+        self.stride = max_line + 1
+        self.memory = mmap.mmap(-1, max(1, tests) * self.stride)
+
+    def begin(self, index: int) -> int:
+        """Start test `index`'s row; the offset of its byte 0."""
+        offset = index * self.stride
+        self.memory[offset] = 1
+        return offset
+
+    def mark(self, index: int, lines) -> None:
+        """Record `lines` as run by test `index` (used where probes cannot write here)."""
+        offset, memory = self.begin(index), self.memory
+        for line in lines:
+            if 0 < line < self.stride:
+                memory[offset + line] = 1
+
+    def lines(self, index: int, candidates=None) -> list[int] | None:
+        """The lines test `index` ran (among `candidates` when given: fewer to look at),
+        or None when it has no record."""
+        row = self.memory[index * self.stride:(index + 1) * self.stride]
+        if not row[0]:
+            return None
+        return [line for line in (candidates or range(1, self.stride)) if 0 < line < self.stride and row[line]]
+
+    def close(self) -> None:
+        self.memory.close()
+
+
 class SelfRemovingProbes:
     """One program's probes: `instrument` once (in the server), then per test (in the
-    child) `start`, run, `lines`."""
+    child) `start(index)`, run, and the lines are in `record` (read by `lines`)."""
 
-    def __init__(self, editor_type) -> None:
+    def __init__(self, editor_type, record: LineRecord) -> None:
         self._editor_type = editor_type  # slipcover.bytecode.Editor: inserts calls, fixes jumps and tables
         self._sites: list[tuple] = []  # per probe key: (instrumented code, probe offset, line)
         self._fired: list[int] = []  # addresses of probes disabled during the current test
-        self._seen: set[int] = set()
+        self._record = record
+        self._row = [0]  # offset of the current test's row in the record
+        self._index = 0
         self._hit = self._make_hit()
 
     def instrument(self, code: types.CodeType) -> types.CodeType:
@@ -59,16 +102,21 @@ class SelfRemovingProbes:
             self._sites[key] = (new_code, offset, line)
         return new_code
 
-    def start(self, _memset=ctypes.memset, _nop=_NOP) -> None:
-        """Re-arm the probes the previous test fired and begin a new set of lines.  It
+    def start(self, index: int, _memset=ctypes.memset, _nop=_NOP) -> None:
+        """Re-arm the probes the previous test fired and begin test `index`'s row.  It
         runs in the child after a program did: what it calls is bound as defaults."""
         for address in self._fired:
             _memset(address, _nop, 1)
         self._fired.clear()
-        self._seen.clear()
+        self._index = index
+        self._row[0] = self._record.begin(index)
+
+    def finish(self, index: int) -> None:
+        """Nothing to do: the probes wrote the record as the lines ran."""
 
     def lines(self) -> list[int]:
-        return sorted(self._seen)
+        """The current test's lines (in-process use: tests and the self test)."""
+        return self._record.lines(self._index) or []
 
     @property
     def fired(self) -> int:
@@ -77,13 +125,13 @@ class SelfRemovingProbes:
         return len(self._fired)
 
     def _make_hit(self):
-        sites, fired, seen = self._sites, self._fired, self._seen
+        sites, fired, memory, row = self._sites, self._fired, self._record.memory, self._row
 
-        def hit(key, _sites=sites, _fired=fired, _seen=seen, _memset=ctypes.memset,
+        def hit(key, _sites=sites, _fired=fired, _memory=memory, _row=row, _memset=ctypes.memset,
                 _base=ADAPTIVE_OFFSET, _id=id, _jump=_JUMP_FORWARD) -> None:
             # Bound as defaults: a program cannot rebind what its own probes call.
             code, offset, line = _sites[key]
-            _seen.add(line)
+            _memory[_row[0] + line] = 1
             address = _id(code) + _base + offset
             _memset(address, _jump, 1)
             _fired.append(address)
@@ -97,15 +145,20 @@ class SlipcoverCopy:
     on Python 3.12+ slipcover's probes are sys.monitoring events that do disable
     themselves, on 3.11 they keep firing (the overhead the class above removes).
     `parent` skips slipcover's bookkeeping of the file's lines for its own reports,
-    which we do not use: half the instrumentation time."""
+    which we do not use: half the instrumentation time.  Slipcover's probes add to a
+    set of its own (in C), so the lines reach the shared record only when the test
+    finishes: a test killed before that has no record (coverage unknown)."""
 
-    def __init__(self, slipcover, code: types.CodeType) -> None:
+    def __init__(self, slipcover, code: types.CodeType, record: LineRecord) -> None:
         coverage = slipcover.Slipcover(immediate=True, exclude_lines=[])
         self.code = coverage.instrument(code, parent=code)
-        self._seen, self._file = coverage.newly_seen, code.co_filename
+        self._seen, self._file, self._record = coverage.newly_seen, code.co_filename, record
 
-    def start(self) -> None:
+    def start(self, index: int) -> None:
         """Nothing to re-arm: the copy serves this one test."""
+
+    def finish(self, index: int) -> None:
+        self._record.mark(index, self._seen.get(self._file, ()))
 
     def lines(self) -> list[int]:
         return sorted(self._seen.get(self._file, ()))
@@ -143,11 +196,11 @@ def self_test(editor_type) -> bool:
         code = compile(_SELF_TEST, "<probe-self-test>", "exec")
         if ctypes.string_at(id(code) + ADAPTIVE_OFFSET, len(code.co_code)) != code.co_code:
             return False
-        probes = SelfRemovingProbes(editor_type)
+        probes = SelfRemovingProbes(editor_type, LineRecord(12, 8))
         instrumented = probes.instrument(code)
         expected = [2, 3, 4, 5, 7]
-        for _ in range(12):  # past 3.11's warm-up, so the quickened copy is exercised too
-            probes.start()
+        for index in range(12):  # past 3.11's warm-up, so the quickened copy is exercised too
+            probes.start(index)
             exec(instrumented, {})  # noqa: S102 - our own constant program
             if probes.lines() != expected or probes.fired > len(probes._sites):
                 return False

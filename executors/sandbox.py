@@ -10,6 +10,8 @@ Layers, strongest first, each used when the host allows it:
 GPU nodes are often containers without user namespaces or the right to make new ones:
 bwrap fails there and the rest still holds.  With none of bwrap or seccomp available the
 executor refuses to run unless the configuration says `allow_unsandboxed: true`.
+This is the plan; what is reported is what each fork server says it applied when it
+started (slot.py compares the two and refuses a layer that went missing).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class SandboxPlan:
-    """What a slot's fork server will run under; `layers` is what gets reported."""
+    """What a slot's fork server is asked to run under (its own report of what it
+    applied is what results carry)."""
 
     bwrap: bool
     setuid: bool
@@ -89,26 +92,28 @@ def _optional_layers() -> dict[str, bool]:
     return available_layers()
 
 
-def server_command(plan: SandboxPlan, config: dict) -> list[str]:
-    """The command line of one fork server: the interpreter, wrapped in bwrap if planned."""
-    python = [sys.executable, "-I", str(FORKSERVER), json.dumps(config)]
+def server_command(plan: SandboxPlan, config: dict, interpreter: str = "") -> list[str]:
+    """The command line of one fork server: the interpreter (this one unless given),
+    wrapped in bwrap if planned."""
+    python = [interpreter or sys.executable, "-I", str(FORKSERVER), json.dumps(config)]
     if not plan.bwrap:
         return python
     cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--tmpfs", "/tmp", *NAMESPACE_FLAGS, "--new-session"]
     # No --die-with-parent: it is tied to the *thread* that started bwrap, and slots are
     # restarted from worker threads.  The server exits when its stdin closes instead.
-    cmd += _masked_binds()
+    cmd += _masked_binds([str(Path(interpreter).resolve().parent.parent)] if interpreter else [])
     return cmd + ["--", *python]
 
 
-def _masked_binds() -> list[str]:
+def _masked_binds(interpreters: list[str]) -> list[str]:
     """The sandbox gets an empty private /tmp, and /root (when private) is hidden behind
     an empty tmpfs too; bind back, read-only, what the server needs from under them: the
     interpreter (pyenv lives in /root), execrl itself (a Ray job's working directory is
     unpacked under /tmp), site-packages.  Intermediate directories are made 0755, or the
     test's unprivileged uid could not reach them."""
-    needed = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, FORKSERVER.parent.parent, *sys.path) if p}
+    needed = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, FORKSERVER.parent.parent, *sys.path,
+                                          *interpreters) if p}
     binds = []
     for mask in _masks():
         under = sorted({p for p in needed if p.is_relative_to(mask) and p != mask and p.exists()})

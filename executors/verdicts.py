@@ -16,7 +16,7 @@ FEEDBACK_CHARS = 600
 def classify(test: Test, facts: dict, float_tol: float) -> TestResult:
     """The verdict of one test run; input/expected/actual kept (truncated) on failure."""
     verdict, error, actual = _verdict(test, facts, float_tol)
-    lines = tuple(sorted(set((facts.get("result") or {}).get("lines") or ())))
+    lines = tuple(sorted(set(facts.get("lines") or ())))  # from the server's LineRecord, even for a killed test
     if verdict == PASS:
         return TestResult(PASS, facts["wall_s"], lines)
     return TestResult(verdict, facts["wall_s"], lines, error=_cut(error), input=_cut(_test_input(test)),
@@ -27,7 +27,7 @@ def _verdict(test: Test, facts: dict, tol: float) -> tuple[str, str | None, str 
     result = facts.get("result")
     stdout = facts.get("stdout", "")
     if facts["timed_out"] or facts.get("signal") == signal.SIGXCPU:
-        return TIMEOUT, "time limit exceeded", stdout or None
+        return TIMEOUT, _time_limit_text(facts), stdout or None
     if facts["output_limited"]:
         return WRONG_ANSWER, "output limit exceeded", stdout
     if result is None:
@@ -48,6 +48,15 @@ def _verdict(test: Test, facts: dict, tol: float) -> tuple[str, str | None, str 
             return PASS, None, None
         return WRONG_ANSWER, "wrong return value", result["value"]
     return PASS, None, None
+
+
+def _time_limit_text(facts: dict) -> str:
+    """Which limit fired: the CPU-time limit, or the wall-clock backstop (a program that
+    sleeps or blocks uses no CPU)."""
+    limit = facts.get("limit_s")
+    if facts.get("limit") == "wall":
+        return f"wall-clock limit exceeded ({limit:g} s; the program slept or blocked)"
+    return f"time limit exceeded ({limit:g} s of CPU)" if limit else "time limit exceeded (CPU)"
 
 
 def _without_report(test: Test, facts: dict) -> tuple[str, str, str | None]:

@@ -1,8 +1,10 @@
 """The server's side of one test child: time each test, collect its output, read its report.
 
 The child (child.py) runs tests one after another and writes one framed report per test
-on its result pipe.  This watcher keeps a wall-clock deadline per test, reads stdout and
-stderr as they come (the child never blocks on a full pipe), caps output, and when a
+on its result pipe.  This watcher enforces each test's time limit on the child's CPU time
+(user + system, read from /proc/<pid>/stat), so a verdict does not depend on how busy the
+machine is, with a wall-clock backstop for programs that sleep or block; it reads stdout
+and stderr as they come (the child never blocks on a full pipe), caps output, and when a
 report arrives drains what that test printed before telling the child to go on.  It
 ends a child that overruns, floods, writes a report it cannot trust, or dies; the facts
 gathered up to then (one dict per test that ran) go back to the server, which starts a
@@ -23,6 +25,8 @@ from child import EXIT_STALE  # the child could not prepare a later test
 RESULT_CAP = 64 << 20
 STDERR_CAP = 1 << 16
 EXIT_GRACE_S = 0.2
+MIN_CPU_POLL_S = 0.005
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class TestOutput:
@@ -53,9 +57,18 @@ class ChildWatch:
         self.runs: list[dict] = []
         self.output = TestOutput()
         self.results = bytearray()
-        self.test_start = start
-        self.deadline = start + limits["timeout_s"]
+        self.cpu_limit, self.wall_limit = limits["timeout_s"], limits["wall_timeout_s"]
+        self.cpu_start = 0.0  # the child's CPU time when the running test began
+        self._begin_test(start)
         self.exiting = False
+
+    def _begin_test(self, now: float) -> None:
+        """Clocks for the next test.  CPU time cannot grow faster than the wall clock for
+        a single thread, so it is first looked at when the whole limit has passed in wall
+        time; threads burning more are stopped by the child's RLIMIT_CPU."""
+        self.test_start = now
+        self.wall_deadline = now + self.wall_limit
+        self.cpu_check_at = now + self.cpu_limit
 
     def watch(self) -> list[dict]:
         """Facts for each test this child ran, in order; the child is dead on return."""
@@ -68,9 +81,15 @@ class ChildWatch:
 
     def _loop(self, pidfd: int) -> None:
         while True:
-            remaining = self.deadline - time.perf_counter()
-            if remaining <= 0:
-                return self._end_test({"timed_out": True})
+            now = time.perf_counter()
+            if now >= self.wall_deadline:
+                return self._end_test({"timed_out": True, "limit": "wall", "limit_s": self.wall_limit})
+            if now >= self.cpu_check_at:
+                used = self._cpu_total() - self.cpu_start
+                if used >= self.cpu_limit:
+                    return self._end_test({"timed_out": True, "limit": "cpu", "limit_s": self.cpu_limit})
+                self.cpu_check_at = now + max(self.cpu_limit - used, MIN_CPU_POLL_S)
+            remaining = min(self.wall_deadline, self.cpu_check_at) - now
             ready, _, _ = select.select(list(self.open_fds) + [pidfd], [], [], remaining)
             if self._read(ready):
                 return self._end_test({"output_limited": True})
@@ -126,7 +145,8 @@ class ChildWatch:
         if self.index == self.end_index or result.get("status") == "sandbox_error":
             self.exiting = True  # it exits by itself; the server reaps it (await_exit)
             return False
-        self.test_start, self.deadline = now, now + self.limits["timeout_s"]
+        self.cpu_start = self._cpu_total()  # it waits for our go byte now: its clock stands still
+        self._begin_test(now)
         try:
             os.write(self.ctl_fd, b"g")
         except OSError:  # the program closed the child's end: a fresh child runs the rest
@@ -144,13 +164,31 @@ class ChildWatch:
             return
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_STALE and self.index > self.first_index:
             return
-        self.runs.append(self._facts(_exit_facts(status, rusage)))
+        self.runs.append(self._facts(self._exit_facts(status, rusage)))
 
     def _end_test(self, facts: dict) -> None:
         """Kill the child and charge the running test (timeout, flood or a bad report)."""
         _, status, rusage = self._kill_and_reap()
         self._drain()
-        self.runs.append(self._facts({**_exit_facts(status, rusage), **facts}))
+        self.runs.append(self._facts({**self._exit_facts(status, rusage), **facts}))
+
+    def _exit_facts(self, status: int, rusage) -> dict:
+        facts = {"exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                 "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
+        if rusage is not None:
+            facts["cpu_s"] = rusage.ru_utime + rusage.ru_stime - self.cpu_start
+        if facts["signal"] == signal.SIGXCPU:  # the child's RLIMIT_CPU backstop
+            facts.update(timed_out=True, limit="cpu", limit_s=self.cpu_limit)
+        return facts
+
+    def _cpu_total(self) -> float:
+        """The child's user + system CPU seconds, all its threads (0 once it is reaped)."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14 and 15
 
     def _kill_and_reap(self):
         try:
@@ -200,14 +238,6 @@ def await_exit(pid: int) -> None:
         pass
     finally:
         os.close(pidfd)
-
-
-def _exit_facts(status: int, rusage) -> dict:
-    facts = {"exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None}
-    if rusage is not None:
-        facts["cpu_s"] = rusage.ru_utime + rusage.ru_stime
-    return facts
 
 
 def _parse_report(raw: bytes, nonce: str, index: int) -> dict | None:

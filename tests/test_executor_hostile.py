@@ -22,7 +22,7 @@ ASSERT = Problem(id="double-assert", source="t", statement="f(n) = 2n", entry_po
                  tests=(AssertTest("def check(candidate):\n    assert candidate(3) == 6\n    assert candidate(5) == 10\n"
                                    "    assert len([1, 2]) == 2\n\ncheck(f)\n"),))
 GOOD = {STDIO: "print(int(input()) * 2)\n", CALL: "def f(n):\n    return 2 * n\n", ASSERT: "def f(n):\n    return 2 * n\n"}
-CFG = ExecutorConfig(timeout_s=1.0, memory_mb=256, max_output_bytes=1 << 16)
+CFG = ExecutorConfig(timeout_s=1.0, wall_timeout_s=3.0, memory_mb=256, max_output_bytes=1 << 16)
 
 PLANS = {"full": None}
 if os.geteuid() == 0:
@@ -152,6 +152,11 @@ def test_root_only_file_is_unreadable(judge):
 
 
 def test_cannot_reach_a_loopback_listener(judge):
+    """socket imports (the server preloads it); the connection must then fail, and not
+    because a module was unreadable: each layer's own rule is tested alone in
+    test_executor_layers.py."""
+    if not {"bwrap", "seccomp"} & set(judge.layers):
+        pytest.skip(f"no layer of {judge.layers} blocks the network")
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -167,14 +172,10 @@ def test_cannot_reach_a_loopback_listener(judge):
 
     thread = threading.Thread(target=accept)
     thread.start()
-    program = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=0.3)\nprint(6)\n"
-    _check(judge, STDIO, program, (RUNTIME_ERROR,))
+    program = f"import socket\nprint('imported', flush=True)\ns = socket.socket()\ns.connect(('127.0.0.1', {port}))\nprint(6)\n"
+    result = _check(judge, STDIO, program, (RUNTIME_ERROR,))
     thread.join()
     server.close()
     assert accepted == []
-
-
-def test_layers_are_reported(judge):
-    result = judge.judge(STDIO, GOOD[STDIO])
-    assert result.sandbox_layers == judge.plan.layers
-    assert "rlimits" in result.sandbox_layers
+    assert result.tests[0].actual == "imported\n", result
+    assert "OSError" in result.error or "Error" in result.error, result.error

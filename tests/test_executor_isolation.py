@@ -12,7 +12,7 @@ from executors.config import ExecutorConfig
 from executors.judge import Judge
 from executors.sandbox import SandboxPlan, bwrap_works
 
-CFG = ExecutorConfig(timeout_s=1.0, memory_mb=256, max_output_bytes=1 << 16)
+CFG = ExecutorConfig(timeout_s=1.0, wall_timeout_s=3.0, memory_mb=256, max_output_bytes=1 << 16)
 PLANS = {"full": None}
 if os.geteuid() == 0:
     PLANS["no-seccomp"] = SandboxPlan(bwrap=bwrap_works(), setuid=True, seccomp=False, landlock=True)
@@ -108,13 +108,13 @@ def test_each_test_gets_its_own_cpu_allowance(judge):
 def test_time_limits_scale_with_the_reference_solution():
     from dataclasses import replace
 
-    slow = "import time\ntime.sleep(0.4)\nprint(int(input()) * 2)\n"
-    problem = Problem(id="slow", source="t", statement="s", solutions=(slow,), tests=(StdioTest("3\n", "6\n"),))
-    candidate = slow.replace("0.4", "0.5")
+    burn = "import time\nend = time.process_time() + {}\nwhile time.process_time() < end:\n    pass\nprint(int(input()) * 2)\n"
+    reference, candidate = burn.format(0.4), burn.format(0.5)
+    problem = Problem(id="slow", source="t", statement="s", solutions=(reference,), tests=(StdioTest("3\n", "6\n"),))
     fixed = replace(CFG, timeout_s=0.2)
     with Judge(fixed, slots=1) as judge:
         assert judge.judge(problem, candidate).verdict == TIMEOUT
-    # The reference takes ~0.4 s, so with 2x scaling the limit is ~0.8 s: the first
+    # The reference takes ~0.4 s of CPU, so with 2x scaling the limit is ~0.8 s: the first
     # judging of the problem times the reference (once), and the candidate fits.
     with Judge(replace(fixed, time_scale_to_reference=2.0), slots=1) as judge:
         assert judge.judge(problem, candidate).verdict == PASS

@@ -78,17 +78,20 @@ def _lines_per_test(program: str, tests: list[list[str]], self_removing: bool) -
     """(results, lines) per test, each test running the program from scratch, as the
     child does: one instrumented program re-armed per test, or one slipcover copy each."""
     code = compile(program, "solution.py", "exec")
+    record = lineprobes.LineRecord(len(tests), len(program.splitlines()) + 1)
     per_test = []
     if self_removing:
-        probes = lineprobes.SelfRemovingProbes(slipcover.bytecode.Editor)
+        probes = lineprobes.SelfRemovingProbes(slipcover.bytecode.Editor, record)
         instrumented = probes.instrument(code)
-        for calls in tests:
-            probes.start()
-            per_test.append((_run(instrumented, calls), probes.lines()))
+        for index, calls in enumerate(tests):
+            probes.start(index)
+            per_test.append((_run(instrumented, calls), record.lines(index)))
         return per_test
-    for calls in tests:
-        copy = lineprobes.SlipcoverCopy(slipcover, code)
-        per_test.append((_run(copy.code, calls), copy.lines()))
+    for index, calls in enumerate(tests):
+        copy = lineprobes.SlipcoverCopy(slipcover, code, record)
+        results = _run(copy.code, calls)
+        copy.finish(index)  # what the child does before its report
+        per_test.append((results, record.lines(index)))
     return per_test
 
 
@@ -110,10 +113,10 @@ def test_same_lines_and_results_as_slipcover_on_tricky_code():
 @needs_311
 def test_each_probe_fires_once_per_test_however_often_its_line_runs():
     program = "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
-    probes = lineprobes.SelfRemovingProbes(slipcover.bytecode.Editor)
+    probes = lineprobes.SelfRemovingProbes(slipcover.bytecode.Editor, lineprobes.LineRecord(3, 5))
     instrumented = probes.instrument(compile(program, "solution.py", "exec"))
-    for n in (10, 10_000, 3):
-        probes.start()
+    for index, n in enumerate((10, 10_000, 3)):
+        probes.start(index)
         assert _run(instrumented, [f"f({n})"]) == [sum(range(n))]
         assert probes.lines() == [1, 2, 3, 4, 5]
         assert probes.fired <= 7  # one per probe site, not one per iteration
