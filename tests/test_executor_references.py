@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from core.problem import CallTest, StdioTest
+from core.problem import CallTest, Problem, StdioTest
 from core.verdict import COMPILE_ERROR, PASS, RUNTIME_ERROR, TIMEOUT, WRONG_ANSWER
 from executors.config import ExecutorConfig
 from executors.judge import Judge, Submission
@@ -18,13 +18,33 @@ def judge():
         yield j
 
 
+def _sandbox(judge) -> str:
+    """The layers the fork servers applied, and whether programs could import only what
+    the server preloaded (no bwrap, an interpreter the tests' uid cannot read)."""
+    info = judge.server_info
+    reach = ("only preloaded modules (the tests' uid cannot read the interpreter), "
+             f"{len(info.get('preloaded', []))} of them" if info.get("stdlib_unreadable") else "the interpreter's library")
+    return f"layers {'+'.join(judge.layers)}; programs import {reach}"
+
+
 def _all_references_pass(judge, problems):
     subs = [Submission(p, p.canonical_solution) for p in problems]
     failures = []
     for i, result in judge.judge_many(subs, coverage=False):
         if not result.passed:
             failures.append((problems[i].id, result.verdict, result.error))
-    assert not failures, f"{len(failures)} references failed, e.g. {failures[:3]}"
+    print(f"{len(problems)} references under {_sandbox(judge)}")
+    assert not failures, f"{len(failures)} references failed under {_sandbox(judge)}, e.g. {failures[:3]}"
+
+
+def test_programs_import_numpy_whatever_the_sandbox_can_read(judge):
+    """Without bwrap, with Python under /root (unreadable to the tests' uid), a program
+    imports only what the server preloaded: numpy must be among it."""
+    problem = Problem(id="np", source="t", statement="s", tests=(StdioTest("1 2 3\n", "6\n"),))
+    program = ("import numpy as np\nimport numpy.random, types, atexit\n"
+               "print(int(np.array(list(map(int, input().split()))).sum()))\n")
+    result = judge.judge(problem, program)
+    assert result.verdict == PASS, f"{result.error} under {_sandbox(judge)}"
 
 
 @pytest.mark.parametrize("name, count", [
