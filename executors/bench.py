@@ -4,7 +4,10 @@ the same invocation on the same programs:
                process (plus a multiprocessing Manager) per sample
   fresh        a fresh interpreter per program run (the usual "safe" harness)
 Ours runs with the full sandbox, with and without line coverage.  The loop-heavy set
-measures coverage overhead; workers 1 and 2 measure scaling.  Small sets are timed over
+measures coverage overhead; workers 1 and 2 measure scaling.  Verdict flips: the same
+programs (a spread sample of references, the loop-heavy set, and programs that burn
+half their CPU-time limit) judged on an idle machine and again beside CPU hogs (two per
+core); time limits are on CPU time, so no verdict should change (target 0).  Small sets are timed over
 several passes, alternating the sides of each comparison (our VMs' speed drifts).  On
 the whole set one reference (MBPP 123, about 2.7 s of the set's 7 s of work) bounds
 what a second worker can add, so scaling is given on the spread sample and on all.
@@ -89,6 +92,40 @@ class Timed:
 
     def close(self) -> None:
         self.judge.close()
+
+
+BURN = "import time\nend = time.process_time() + {cpu}\nwhile time.process_time() < end:\n    pass\nprint(int(input()) * 2)\n"
+HOG = "import time\nend = time.monotonic() + 300\nwhile time.monotonic() < end:\n    pass\n"  # bounded if orphaned
+FLIP_TIMEOUT_S = 1.0
+
+
+def half_limit_set(count: int = 6) -> list[Submission]:
+    """Programs whose every test burns half of FLIP_TIMEOUT_S of CPU: on a busy machine
+    they take longer than the limit in wall time, and must still pass."""
+    tests = tuple(StdioTest(f"{k}\n", f"{2 * k}\n") for k in range(2))
+    return [Submission(Problem(id=f"half/{k}", source="bench", statement="burn", tests=tests),
+                       BURN.format(cpu=FLIP_TIMEOUT_S / 2)) for k in range(count)]
+
+
+def verdict_flips(subs: list[Submission], workers: int) -> dict:
+    """Judge `subs` idle, then beside two busy loops per core, each in a session of its
+    own (the kernel's autogroup scheduling shares a session's CPU as one); count the
+    programs whose verdict changed."""
+    with Judge(replace(ExecutorConfig(timeout_s=FLIP_TIMEOUT_S), slots_per_actor=workers)) as judge:
+        idle = {i: r.verdict for i, r in judge.judge_many(subs, coverage=False)}
+        hogs = [subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True)
+                for _ in range(2 * (os.cpu_count() or 1))]
+        try:
+            start = time.perf_counter()
+            loaded = {i: r.verdict for i, r in judge.judge_many(subs, coverage=False)}
+            loaded_s = time.perf_counter() - start
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+    flipped = sorted(subs[i].problem.id for i in idle if idle[i] != loaded[i])
+    return {"verdict_flips": len(flipped), "flip_programs": len(subs), "flipped": flipped[:10],
+            "flip_hogs": len(hogs), "flip_loaded_s": loaded_s}
 
 
 def alternating(timed: Timed, sides: dict[str, tuple[list[Submission], bool]], rounds: int) -> None:
@@ -177,6 +214,7 @@ def run_bench(mbpp_path: str | None, workers: int = 2, fresh_sample: int = 60, r
     report["coverage_overhead_loop"] = report["loop_nocov"] / report["loop_cov"]
     report["scaling_1_to_n"] = report["ours_cov_sample"] / report["ours_cov_sample_1_worker"]
     report["scaling_1_to_n_all"] = report["ours_cov"] / report["ours_cov_1_worker"]
+    report.update(verdict_flips(sample + loops + half_limit_set(), workers))
     return report
 
 
@@ -192,6 +230,8 @@ def format_table(r: dict) -> str:
         ("coverage overhead, loop-heavy (target <= 1.3)", f"{r['coverage_overhead_loop']:.2f}x"),
         (f"scaling 1 -> {r['workers']} workers (sample)", f"{r['scaling_1_to_n']:.2f}x"),
         (f"scaling 1 -> {r['workers']} workers (all; one slow program bounds it)", f"{r['scaling_1_to_n_all']:.2f}x"),
+        (f"verdict flips, idle vs {r['flip_hogs']} CPU hogs, of {r['flip_programs']} programs (target 0)",
+         f"{r['verdict_flips']}"),
     ]
     head = (f"executors: {r['programs']} HumanEval+MBPP references, {r['loop_programs']} loop-heavy, "
             f"{r['workers']} workers, coverage by {r['coverage_mode']}")

@@ -9,11 +9,14 @@ untrusted code: it compiles, forks, watches, and makes sure nothing a program st
 survives it.  A child that dies mid-test is replaced by a fresh one for the tests left.
 
 Protocol on stdin/stdout: 4-byte big-endian length, then a JSON object, each way.
+  start-up -> {"ok": true, "layers": [...applied], "missing": {layer: why}, "coverage": mode, ...}
   {"op": "judge", "program": str, "coverage": bool, "tests": [...], "limits": {...}}
-      -> {"ok": true, "executable_lines": [...], "runs": [facts, ...]}
+      -> {"ok": true, "executable_lines": [...], "coverage": bool, "runs": [facts, ...]}
        | {"ok": false, "compile_error": str}
 One request per program keeps the pipe round trips off the per-test path.  `runs` stops
-after a test that timed out (one timeout bounds what a hanging program costs).
+after a test that timed out (one timeout bounds what a hanging program costs).  With
+coverage each run's "lines" is read from the program's LineRecord after its child is
+gone (None: that test left no record).
 This file runs as a script with only the standard library (+ slipcover, pyseccomp,
 landlock when installed) so the sandbox needs nothing of execrl but this directory.
 """
