@@ -44,9 +44,19 @@ class WandbConfig(ConfigSection):
 
 @dataclass
 class ClusterConfig(ConfigSection):
-    """Where the job runs: `address=None` starts a local Ray instance."""
+    """Where the job runs: `address=None` starts a local Ray instance.
+
+    gpu_memory_gb  memory of one GPU in GiB (nvidia-smi's MiB / 1024: an "80 GB" A100 or
+                   H100 is 80); the preflight refuses a job whose plan (`execrl plan`)
+                   does not fit it.  None: read from this machine's GPU when it has one,
+                   otherwise not checked
+    gpus_per_node  the nodes' shape, for the plan's per-node figures and to check that
+                   the learner's GPUs fit on one node
+    """
 
     address: str | None = None
+    gpu_memory_gb: float | None = field(default=None, metadata=rng(0, exclusive_min=True))
+    gpus_per_node: int | None = field(default=None, metadata=rng(1))
 
 
 @dataclass

@@ -12,6 +12,8 @@ import os
 import ray
 
 from cluster.config import TrainConfig
+from cluster.modelshape import load_shape
+from cluster.plan import GIB, Plan, make_plan
 from core.settings import ConfigError
 from models.resolve import check_model_path
 from problems.load import load_problems
@@ -31,7 +33,43 @@ def preflight(cfg: TrainConfig) -> dict:
             raise ConfigError(f"data.{name}: {exc}") from None
     if cfg.model.path is not None:
         check_model_path(cfg.model.path)
+    check_memory_plan(cfg)
     return sets
+
+
+def check_memory_plan(cfg: TrainConfig, log=print) -> Plan | None:
+    """Refuse a GPU job whose memory plan (`execrl plan`) does not fit its GPUs, naming
+    the largest consumer and the changes that would make it fit.  A CPU job is never
+    refused; without cluster.gpu_memory_gb (and no GPU here to read it from) nothing is
+    checked, and the plan says so.  Returns the plan (None: the model's shape is unknown)."""
+    memory, _ = cfg.cluster.gpu_memory_gb, cfg.cluster.gpus_per_node  # read on every run
+    gpu_job = (cfg.learner.num_workers >= 1 and cfg.learner.gpus_per_worker > 0) or cfg.rollout.gpus_per_actor > 0
+    if memory is None and gpu_job:
+        memory = _local_gpu_memory_gib()
+    try:
+        shape, source = load_shape(cfg.model)
+    except ConfigError:
+        if gpu_job and memory is not None:
+            raise
+        return None  # a CPU job, or nothing to check against: the shape is not needed
+    plan = make_plan(cfg, shape, source, gpu_memory_gib=memory)
+    if plan.fits is False:
+        fixes = [s["change"] for s in plan.suggestions if s["fits"]]
+        hint = f"; it would fit with: {'; '.join(fixes)}" if fixes else "; no single change tried fits: add GPUs"
+        raise ConfigError("the job does not fit its GPUs: " + "; ".join(plan.problems) + hint
+                          + " (execrl plan --config ... shows the whole plan)")
+    if gpu_job and plan.fits is None:
+        log("memory plan not checked: set cluster.gpu_memory_gb (execrl plan shows what the job needs)")
+    return plan
+
+
+def _local_gpu_memory_gib() -> float | None:
+    """This machine's first GPU's memory, when it has one (the driver often has none)."""
+    import torch  # noqa: PLC0415 - the training job imports it anyway
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_properties(0).total_memory / GIB
 
 
 def _seeded(spec: str, seed: int) -> str:
