@@ -8,7 +8,8 @@ test is most of the executor's speed.  Tests stay isolated where it matters:
   server's pipes, no file descriptors left from the previous test, an emptied working
   directory, and its own CPU-time allowance (the server enforces it, watch.py);
 - the guarded modules (harness.GUARDED_MODULES) are restored after every program;
-- the server times each test on its own wall clock, attributes output to the test that
+- the server times each test on its own CPU time (with a wall-clock backstop), records
+  its executed lines in memory it shares with the child, attributes output to the test that
   was running (the child waits for a go byte between tests, after the server has read
   everything the previous test wrote), and kills the child on a timeout, an output
   flood or a malformed report; a child that dies mid-test is replaced by a fresh one

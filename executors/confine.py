@@ -107,8 +107,9 @@ def read_stdlib() -> None:
 
 
 def set_limits(cpu_s: int, address_space: int, file_bytes: int, open_files: int, processes: int | None) -> None:
-    """Per-test rlimits.  CPU time catches busy loops (the server's wall clock catches
-    the rest, e.g. sleeping); address space catches memory bombs; no core dumps."""
+    """Per-test rlimits.  RLIMIT_CPU (whole seconds, above the test's limit) backs up the
+    server's per-test CPU-time check for threads that burn several cores; address space
+    catches memory bombs; no core dumps."""
     limits = [
         (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),
         (resource.RLIMIT_AS, address_space, address_space),
