@@ -76,7 +76,7 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None) -> dict:
             return
         fired.append(phase)
         if phase in ("update", "sync"):  # a real Ctrl-C, arriving while the learner or the weights work
-            inside = {"update": "update", "sync": "sync_from"}[phase]
+            inside = {"update": "step", "sync": "sync_from"}[phase]  # update: its first optimizer step
             threading.Thread(target=ctrl_c_inside, args=(threading.main_thread().ident, inside)).start()
         else:
             raise KeyboardInterrupt
@@ -156,11 +156,11 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_state(rig, on_policy, t
     cfg, reference = on_policy
     assert len({s[4] for b in reference["batches"].values() for s in b}) >= 1
     resumed = train(rig, cfg, tmp_path, interrupt=(phase, 1))
+    assert_same_run(resumed, reference)
     if phase == "sync":
         assert "sync_from" in resumed["interrupted_in"]
     if phase == "update":  # the signal came during the update; Ctrl-C waited for it to finish
         assert "run" in resumed["interrupted_in"] and "update" not in resumed["interrupted_in"]
-    assert_same_run(resumed, reference)
 
 
 @pytest.mark.slow
