@@ -24,8 +24,10 @@ so the peak is the larger of the two), e bytes per element of the model dtype:
   s x s matrix: norms' inputs and outputs, q/k/v before and after rotary, attention
   output, gate/up/SiLU/product of the MLP; RMSNorm saves its input in fp32)
   rest per token        e 3h + h (4 - e)   (final norm, output layer's input)
-  policy logits         m s V (e + 16)     (logits, their fp32 copy, the temperature-
-  scaled copy, the log-softmax, and its gradient in backward: learner/ppo_math.py)
+  policy logits         m s V (e + 8 + 4 [16-bit only])   (alive around the log-softmax,
+  learner/ppo_math.py: the logits, which the update keeps, their fp32 copy, the
+  temperature-scaled copy and the log-softmax; in backward gradients of the same sizes
+  take the copies' place)
 With gradient checkpointing each layer keeps only its input (e h per token) and one
 layer's activations are alive again during its recomputation.  tests/test_plan.py
 measures the saved tensors of real transformers models against these formulas.
@@ -93,7 +95,8 @@ def activation_bytes(shape: ModelShape, precision: str, micro: int, seq: int, ch
     rest = e * 3 * h + h * (4 - e)
     per_token = (shape.num_layers * e * h + layer if checkpointing else shape.num_layers * layer) + rest
     tokens = micro * seq
-    return tokens * per_token + (tokens * shape.vocab_size * (e + 16) if logits else 0)
+    logit_bytes = e + 8 + (4 if e < 4 else 0)
+    return tokens * per_token + (tokens * shape.vocab_size * logit_bytes if logits else 0)
 
 
 def learner_gpu(shape: ModelShape, k: Knobs) -> dict[str, int]:
