@@ -10,11 +10,11 @@ import argparse
 import sys
 
 from cluster.cli_data import resolve_problem_argument
-from cluster import cli_bench, cli_config, cli_curriculum, cli_data, cli_judge, cli_model, cli_plan, cli_train
+from cluster import cli_bench, cli_config, cli_curriculum, cli_data, cli_export, cli_judge, cli_model, cli_plan, cli_train
 from core.problem import ProblemFormatError
 from core.settings import ConfigError
 
-VERB_MODULES = (cli_train, cli_data, cli_model, cli_config, cli_judge, cli_curriculum, cli_bench, cli_plan)
+VERB_MODULES = (cli_train, cli_data, cli_model, cli_config, cli_judge, cli_curriculum, cli_bench, cli_plan, cli_export)
 USER_ERRORS = (ConfigError, ProblemFormatError, FileNotFoundError, ValueError)
 
 
