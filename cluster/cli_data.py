@@ -1,4 +1,4 @@
-"""`execrl data convert|stats`: read problems in any supported format."""
+"""`execrl data convert|stats|split`: read problems in any supported format; split one into train and held-out."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
     add_problem_arguments(stats)
     stats.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     stats.set_defaults(run=run_stats)
+
+    split = sub.add_parser("split", help="train/held-out split, stratified by difficulty, fixed by a seed")
+    add_problem_arguments(split)
+    split.add_argument("--out-dir", required=True, help="writes train.jsonl and heldout.jsonl (execrl JSON lines) here")
+    split.add_argument("--heldout-fraction", type=float, required=True, help="share of each difficulty held out, in (0, 1)")
+    split.add_argument("--seed", type=int, default=0, help="the same set and seed give the same split (default 0)")
+    split.set_defaults(run=run_split)
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,4 +83,22 @@ def run_stats(args: argparse.Namespace) -> int:
     print(format_stats(stats))
     if args.json:
         print(json.dumps(stats))
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from problems.split import split_problems
+
+    result = _load(args)
+    train, heldout = split_problems(result.problems, args.heldout_fraction, args.seed)
+    out = Path(args.out_dir)
+    write_problems(train, out / "train.jsonl")
+    write_problems(heldout, out / "heldout.jsonl")
+    counts = {name: dict(sorted(Counter(p.difficulty for p in part).items()))
+              for name, part in (("train", train), ("heldout", heldout))}
+    print(f"split {len(result.problems)} problems (seed {args.seed}): {len(train)} to {out / 'train.jsonl'}, "
+          f"{len(heldout)} to {out / 'heldout.jsonl'}; by difficulty: {json.dumps(counts)}")
     return 0
