@@ -103,12 +103,10 @@ def export_checkpoint(step: Path, model_dir: str, out: str | Path) -> Path:
     config = AutoConfig.from_pretrained(model_dir)
     with torch.device("meta"):  # no second copy of the weights: the checkpoint's tensors are assigned
         model = AutoModelForCausalLM.from_config(config)
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
-    if set(missing) - tied or unexpected:
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)  # tied: both names are saved
+    if missing or unexpected:
         raise ValueError(f"checkpoint {step} does not match the model at {model_dir}: missing "
-                         f"{sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]}")
-    model.tie_weights()
+                         f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
     dtype = next(iter(state.values())).dtype
     model.config.torch_dtype = dtype
     out = Path(out)

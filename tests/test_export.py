@@ -2,6 +2,7 @@
 `execrl eval --model` load, with exactly the learner's weights."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -53,9 +54,13 @@ def test_export_of_a_training_run_loads_and_evaluates(ray_session, tmp_path, tin
     assert len((tmp_path / "eval.jsonl").read_text().splitlines()) == 3
 
 
-def test_zero3_bf16_checkpoint_exports_the_learners_weights(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("tied", [False, True])
+def test_zero3_bf16_checkpoint_exports_the_learners_weights(tiny_model_dir, tiny_tied_model_dir, tmp_path, tied,
+                                                           capsys):
     """Under ZeRO-3 the model files hold empty placeholders: the export consolidates the
-    shards and keeps the training dtype."""
+    shards and keeps the training dtype (tied embeddings stay tied)."""
+    if tied:
+        tiny_model_dir = tiny_tied_model_dir
     cfg = LearnerConfig(zero_stage=3, precision="bf16", minibatch_size=4, micro_batch_size=4, lr=1e-3)
     learner = PPOLearner.from_pretrained(tiny_model_dir, cfg)
     learner.update(synthetic_batch(2048, 4, 6, 8, seed=0))
@@ -64,6 +69,15 @@ def test_zero3_bf16_checkpoint_exports_the_learners_weights(tiny_model_dir, tmp_
     assert main(["export", str(tmp_path / "checkpoints" / "step_000001"), "--out", str(tmp_path / "hf"),
                  "--model", str(tiny_model_dir)]) == 0
     _assert_same_weights(tmp_path / "hf", expected)
+    other = tmp_path / "one-layer"  # a model the checkpoint does not fit is refused, naming the keys
+    shutil.copytree(tiny_model_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))
+    assert main(["export", str(tmp_path / "checkpoints"), "--out", str(tmp_path / "x"), "--model", str(other)]) == 2
+    assert "does not match the model" in capsys.readouterr().err
+    if tied:
+        model = AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
+        assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config.get("dtype", config.get("torch_dtype")) == "bfloat16"
 
