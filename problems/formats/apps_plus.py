@@ -1,7 +1,16 @@
 """APPS+ (StepCoder's cleaned APPS): one statement, one canonical solution, unit tests.
 
-The released files' exact key names are not pinned down here, so the reader accepts
-the spellings seen across APPS derivatives: statement from description / question /
+What its authors publish about the files (github.com/Ablustrund/APPS_Plus, README.md at
+commit 7e6e10c, 2024-08-31, the repository's only text besides its licence): "Each
+instance includes a programming problem description, a canonical solution, a function
+name, unit tests (i.e., inputs and outputs), and starter code (i.e., the beginning part
+of the canonical solution)"; 7,413 instances (introductory 2,889, interview 3,592,
+competition 572); the first version is the repository's data/v1/data.json (a single
+JSON file, which problems/load.py reads as an array or as JSON lines), the final one
+(function names cleaned, 2024-08-31) a Google Drive download.  The README names no keys
+and the data file is not readable here (not in the stored snapshot of the repository),
+so the exact key names are not pinned down: the reader accepts the spellings seen across
+APPS derivatives: statement from description / question /
 prompt / problem; solution from canonical_solution / solution / solutions (a string,
 a list, or JSON text of a list); function name from fn_name / entry_point /
 func_name / function_name (top level or inside the test object); tests from top-level
