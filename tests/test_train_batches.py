@@ -1,0 +1,175 @@
+"""What the trainer hands on from a judged batch: each sample's own verdict, FGO masks that
+reach the learner, no evidence-free masking, and sandbox errors kept out of the
+curriculum, the pass rates, the PPO batch and pass@k (but counted)."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from cluster.config import load_config
+from cluster.evaluate import tally
+from cluster.samples import Sample, judged_sample, sample_metrics, stage_results
+from cluster.trainer import PPOIteration
+from core.problem import Problem, StdioTest
+from core.rollout import Completion
+from core.verdict import PASS, SANDBOX_ERROR, WRONG_ANSWER, ExecutionResult
+from curriculum.prompt import build_prompt
+from curriculum.state import StageResult
+from executors.judge import Submission
+from problems.load import load_problems
+
+DEAD_CODE = "\ndef never_called():\n    total = 0\n    return total\n"
+
+
+@pytest.fixture(scope="module")
+def executors(ray_session):
+    from executors.pool import ExecutorPool
+
+    pool = ExecutorPool(load_config(None, ["executor.num_actors=1"]).executor)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def sft_model(tiny_model_dir, tmp_path_factory):
+    """The tiny model after a short SFT: its samples pass, fail and do not compile, so a
+    sample paired with another's verdict shows."""
+    from cluster.warmstart import train_sft
+    from problems.bundled import generate_split
+
+    cfg = load_config(None, ["learner.sft.steps=60", "learner.sft.batch_size=32"])
+    target = tmp_path_factory.mktemp("sft") / "model"
+    train_sft(cfg, str(tiny_model_dir), generate_split("sft")[:400], str(target), log=lambda *_: None)
+    return target
+
+
+def completion_of(tokenizer, text: str) -> Completion:
+    ids = tuple(tokenizer(text, add_special_tokens=False).input_ids) + (tokenizer.eos_token_id,)
+    return Completion(ids, (0.0,) * len(ids), "stop", 0, text)
+
+
+@pytest.mark.slow
+def test_each_sample_carries_the_verdict_of_its_own_program(ray_session, sft_model, executors):
+    from transformers import AutoTokenizer
+
+    from actors.rollout_pool import RolloutPool
+
+    cfg = load_config(None, ["problems_per_iteration=8", "rollout.samples_per_prompt=4", "rollout.max_new_tokens=48",
+                             "rollout.batch_size=8"])
+    tokenizer = AutoTokenizer.from_pretrained(sft_model)
+    problems = load_problems("bundled:rl:0").problems[:32]
+    rollout = RolloutPool(cfg.rollout, str(sft_model))
+    iteration = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+    try:
+        collected = iteration.collect(iteration.draw(0))
+    finally:
+        iteration.close()
+        rollout.shutdown()
+    samples, draw = collected.samples, collected.draw
+    assert [s.problem_id for s in samples] == [pid for pid in draw.ids for _ in range(4)]  # draw order
+    by_id = {p.id: p for p in problems}
+    programs = [build_prompt(by_id[s.problem_id], tokenizer, draw.assignments[s.problem_id].start).prefix + s.text
+                for s in samples]
+    again = executors.judge([Submission(by_id[s.problem_id], program) for s, program in zip(samples, programs)])
+    verdicts = [s.verdict for s in samples]
+    assert len(set(verdicts)) >= 2, f"every sample got {verdicts[0]}: the pairing is not tested"
+    for s, result in zip(samples, again):
+        assert tokenizer.decode(s.completion_ids, skip_special_tokens=True).startswith(s.text)
+        assert (s.verdict, s.reward) == (result.verdict, result.reward), s.problem_id
+        assert s.stage == draw.assignments[s.problem_id].stage
+
+
+@pytest.mark.slow
+def test_fgo_masks_reach_the_learner(ray_session, tiny_model_dir, executors):
+    """Programs with a function the tests never call: its body's tokens are masked, and
+    the learner's policy loss counts exactly the tokens FGO kept."""
+    from transformers import AutoTokenizer
+
+    from learner.ppo import PPOLearner
+
+    cfg = load_config(None, ["learner.minibatch_size=8", "learner.micro_batch_size=8"])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    problems = load_problems("bundled:rl:0").problems[:8]
+    iteration = PPOIteration.create(cfg, problems, tokenizer, None, None, None)
+    iteration.learner = PPOLearner.from_pretrained(tiny_model_dir, cfg.learner)
+    texts = [p.canonical_solution + DEAD_CODE for p in problems]
+    results = executors.judge([Submission(p, text) for p, text in zip(problems, texts)])
+    assignments = {a.problem_id: a for a in iteration.curriculum.sample([p.id for p in problems])}
+    samples = [judged_sample(tokenizer, p, build_prompt(p, tokenizer), assignments[p.id], completion_of(tokenizer, t),
+                             r, fgo=True) for p, t, r in zip(problems, texts, results)]
+    assert all(s.verdict == PASS for s in samples)
+    assert all(not all(s.keep) and any(s.keep) for s in samples)
+    batch, dropped = iteration._batch(samples)
+    assert dropped == 0
+    for row, s in enumerate(samples):
+        start = len(s.prompt_ids)
+        assert batch.policy_mask[row, start:start + len(s.keep)].tolist() == [int(k) for k in s.keep]
+    stats = iteration.learner.update(batch)
+    assert stats.policy_tokens == sum(sum(s.keep) for s in samples) < stats.action_tokens
+
+
+def test_unknown_coverage_keeps_every_token_and_is_counted(tiny_model_dir):
+    """A test ran but its executed lines were lost: FGO keeps the whole completion."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    problem = load_problems("bundled:rl:0").problems[0]
+    iteration = PPOIteration.create(load_config(None, []), [problem], tokenizer, None, None, None)
+    assignment = iteration.curriculum.sample([problem.id])[0]
+    completion = completion_of(tokenizer, problem.canonical_solution + DEAD_CODE)
+    lines = len((problem.canonical_solution + DEAD_CODE).splitlines())
+    lost = ExecutionResult(problem.id, WRONG_ANSWER, -0.3, executed_lines=(), executable_lines=tuple(range(1, lines)),
+                           coverage_known=False)
+    known = ExecutionResult(problem.id, WRONG_ANSWER, -0.3, executed_lines=(1,), executable_lines=tuple(range(1, lines)))
+    prompt = build_prompt(problem, tokenizer)
+    a = judged_sample(tokenizer, problem, prompt, assignment, completion, lost, fgo=True)
+    b = judged_sample(tokenizer, problem, prompt, assignment, completion, known, fgo=True)
+    assert all(a.keep) and a.coverage_unknown
+    assert not all(b.keep) and not b.coverage_unknown
+    metrics = sample_metrics([a, b, a])
+    assert metrics["fgo/coverage_unknown_samples"] == 2
+    with pytest.raises(RuntimeError, match="paired with a completion"):
+        judged_sample(tokenizer, problem, prompt, assignment, completion,
+                      ExecutionResult("other", PASS, 1.0), fgo=True)
+
+
+def sample(pid: str, verdict: str, reward: float, stage: int = 0, level: str = "easy") -> Sample:
+    return Sample((1, 2), (3, 4), "x", reward, [True, True], verdict, pid, stage, level, 0, (0.0, 0.0))
+
+
+def test_sandbox_errors_are_not_the_programs_failures():
+    samples = [sample("a", PASS, 1.0), sample("a", SANDBOX_ERROR, float("nan")), sample("b", WRONG_ANSWER, -0.3, 1),
+               sample("b", SANDBOX_ERROR, float("nan"), 1, "hard")]
+    assert stage_results(samples) == [StageResult("a", 0, True), StageResult("b", 1, False)]
+    metrics = sample_metrics(samples)
+    assert metrics["sandbox_errors"] == 2
+    assert metrics["pass_rate"] == 0.5 and metrics["reward"] == pytest.approx(0.35)
+    assert metrics["pass_rate/easy"] == 0.5 and "pass_rate/hard" not in metrics
+    assert metrics["verdict/sandbox_error"] == 0.5  # the mix shows our failures beside the programs'
+    restored = [Sample.from_json(s.to_json()) for s in samples]
+    assert [s.verdict for s in restored] == [s.verdict for s in samples] and restored[1].reward != restored[1].reward
+
+
+def test_sandbox_errors_are_left_out_of_pass_at_k_and_reported():
+    tests = (StdioTest("1\n", "1\n"),)
+    problems = [Problem(id="p", source="test", statement="s", tests=tests, difficulty="easy"),
+                Problem(id="q", source="test", statement="s", tests=tests, difficulty="hard")]
+
+    def result(pid, verdict):
+        return ExecutionResult(pid, verdict, None if verdict == SANDBOX_ERROR else 0.0)
+
+    results = ([result("p", PASS), result("p", SANDBOX_ERROR), result("p", WRONG_ANSWER), result("p", SANDBOX_ERROR)]
+               + [result("q", PASS), result("q", SANDBOX_ERROR), result("q", SANDBOX_ERROR), result("q", SANDBOX_ERROR)])
+    report = tally(problems, results, n=4, ks=[1, 2])
+    rows = {r["problem_id"]: r for r in report.per_problem}
+    assert (rows["p"]["n"], rows["p"]["correct"], rows["p"]["sandbox_errors"]) == (2, 1, 2)
+    assert rows["p"]["pass@1"] == 0.5 and rows["q"]["pass@1"] == 1.0 and rows["q"]["pass@2"] is None
+    assert report.pass_at == {1: 0.75, 2: 1.0} and report.unscored == {1: 0, 2: 1}
+    assert report.sandbox_errors == 5 and report.to_dict()["sandbox_errors"] == 5
+    line = report.summary("held-out").splitlines()[0]
+    assert "5 samples excluded: sandbox errors" in line and "1 problem(s) without pass@2" in line
+    clean = tally(problems, [result(pid, PASS) for pid in "pppqqqq" + "p"], n=4, ks=[1])
+    assert "excluded" not in clean.summary() and clean.sandbox_errors == 0
+    assert collections.Counter(r["n"] for r in clean.per_problem) == {4: 2}
