@@ -239,14 +239,16 @@ def _suggestions(shape: ModelShape, knobs: Knobs, memory: float, minibatch: int)
     """Single changes with the per-GPU total each would give; pairs only when no single
     change fits."""
     singles = [a for a in ALTERNATIVES if not all(getattr(knobs, k) == v for k, v in a[2].items())]
-    out = _try(shape, knobs, memory, minibatch, [[a] for a in singles])
+    seen: set = set()  # a pair that changes what a single change does is not repeated
+    out = _try(shape, knobs, memory, minibatch, [[a] for a in singles], seen)
     if not any(s["fits"] for s in out):
-        out += _try(shape, knobs, memory, minibatch, [[a, b] for i, a in enumerate(singles) for b in singles[i + 1:]])
+        pairs = [[a, b] for i, a in enumerate(singles) for b in singles[i + 1:]]
+        out += _try(shape, knobs, memory, minibatch, pairs, seen)
     return out
 
 
-def _try(shape: ModelShape, knobs: Knobs, memory: float, minibatch: int, combos: list) -> list[dict]:
-    out, seen = [], set()
+def _try(shape: ModelShape, knobs: Knobs, memory: float, minibatch: int, combos: list, seen: set) -> list[dict]:
+    out = []
     for combo in combos:
         changes = {k: v for _, _, change in combo for k, v in change.items()}
         trial = replace(knobs, **changes)

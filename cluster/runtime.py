@@ -55,7 +55,7 @@ def check_memory_plan(cfg: TrainConfig, log=print) -> Plan | None:
     plan = make_plan(cfg, shape, source, gpu_memory_gib=memory)
     if plan.fits is False:
         fixes = [s["change"] for s in plan.suggestions if s["fits"]]
-        hint = f"; it would fit with: {'; '.join(fixes)}" if fixes else "; no single change tried fits: add GPUs"
+        hint = f"; it would fit with: {'; '.join(fixes)}" if fixes else "; none of the changes tried fits (execrl plan lists them): add learner GPUs"
         raise ConfigError("the job does not fit its GPUs: " + "; ".join(plan.problems) + hint
                           + " (execrl plan --config ... shows the whole plan)")
     if gpu_job and plan.fits is None:

@@ -48,6 +48,15 @@ def test_parameter_counts_equal_transformers_models(name):
     assert shape.largest_layer_params() == own  # DeepSpeed's largest_layer_params
 
 
+def test_shape_of_a_model_directory_counts_its_real_weights(tiny_tied_model_dir):
+    from models.config import ModelConfig
+
+    shape, source = load_shape(ModelConfig(path=str(tiny_tied_model_dir)))
+    model = AutoModelForCausalLM.from_pretrained(tiny_tied_model_dir)
+    assert source == str(tiny_tied_model_dir / "config.json")
+    assert shape.params() == sum(p.numel() for p in model.parameters())  # parameters() yields tied ones once
+
+
 def test_deepseek_description_is_the_published_size():
     """The shipped description gives 6.74B parameters: DeepSeek-Coder-6.7B."""
     assert ModelShape.from_config(DEEPSEEK, "deepseek").params() == 6_740_512_768
@@ -144,6 +153,13 @@ def test_preflight_refuses_an_oversized_job_naming_the_largest_consumer():
     with pytest.raises(ConfigError, match="largest consumer is policy_states.*learner.zero_stage=3"):
         check_memory_plan(cfg)
     assert check_memory_plan(load_config(BIG)).fits is True
+    cfg = load_config(BIG, ["cluster.gpu_memory_gb=10", "learner.zero_stage=2"])
+    with pytest.raises(ConfigError, match="none of the changes tried fits"):
+        check_memory_plan(cfg)
+    tried = make_plan(cfg, *load_shape(cfg.model)).suggestions
+    assert all(not s["fits"] for s in tried)
+    # offload implies ZeRO-3: the pair "ZeRO-3 + offload" repeats "offload" and is left out
+    assert not [s for s in tried if "zero_stage=3 + ZeRO-3" in s["change"]], tried
 
 
 def test_preflight_checks_vllm_share_and_learner_node():
