@@ -199,3 +199,13 @@ def test_unsupported_architecture_is_named(tmp_path):
     bad.write_text(json.dumps({"model_type": "gpt2", "n_embd": 8}))
     with pytest.raises(ConfigError, match=r"model_type 'gpt2' cannot be planned"):
         load_shape(load_config().model, str(bad))
+
+
+def test_plan_prints_deepspeeds_zero2_estimate_beside_ours(capsys):
+    from cluster.cli import main
+
+    assert main(["plan", "--config", str(BIG), "learner.zero_stage=2", "--json"]) == 1  # does not fit: exit 1
+    plan = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert plan["fits"] is False and plan["knobs"]["zero_stage"] == 2
+    assert plan["deepspeed_estimate"] == {"policy": plan["learner"]["policy_states"],
+                                          "critic": plan["learner"]["critic_states"]}
