@@ -40,7 +40,10 @@ FD_RES, FD_CTL, FD_OUT, FD_ERR = 3, 4, 5, 6  # reports, go bytes, spare copies o
 FIRST_FREE_FD = 7
 EXIT_SETUP_FAILED = 70
 EXIT_STALE = 72  # a later test could not be prepared: the server runs it in a fresh child
-SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+# One BLAS/OpenMP thread: a test's CPU time counts all its threads, and a fork server
+# that imports numpy later (forkserver.IMPORTED_ON_DEMAND) must not start a thread pool.
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **SINGLE_THREADED}
 # Bound at import, in the server, before any program exists ("child" is a guarded module,
 # so these names are restored after every program too).
 _dup2, _closerange, _chdir, _read, _close = os.dup2, os.closerange, os.chdir, os.read, os.close
@@ -215,6 +218,15 @@ def _fresh_std_streams(encoding: dict) -> tuple:
         _sys_dict[name] = stream
         _sys_dict[f"__{name}__"] = stream
     return stdout, stderr
+
+
+def vm_size() -> int:
+    """This interpreter's own address space: the memory limit is on top of it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def stream_encoding() -> dict:

@@ -55,13 +55,16 @@ PRELOAD = (
 # Where the tests' uid cannot read the interpreter (no bwrap, Python under /root), a
 # program can import only what is already loaded: then also what competitive-programming
 # solutions import beyond the list above (measured on the APPS, TACO, MBPP and LeetCode
-# references), including numpy and the numpy submodules it loads lazily.
+# references).
 UNREADABLE_PRELOAD = (
-    "numpy numpy.random numpy.fft numpy.polynomial types atexit gc __future__ secrets "
-    "base64 binascii weakref copyreg pickle inspect ast platform sortedcontainers"
+    "types atexit gc __future__ secrets base64 binascii weakref copyreg pickle inspect ast "
+    "platform sortedcontainers"
 ).split()
-# Set before numpy loads: one BLAS thread (a test's CPU is its own; forks copy one thread).
-SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# Heavy modules few programs use: there, the server imports them the first time a
+# program's source names them, and keeps them for later programs.  Preloaded at start,
+# numpy made every fork of every program 1.3-1.8 ms slower (a third of a small program's
+# time); imported in each child it cost a numpy program about 200 ms.
+IMPORTED_ON_DEMAND = {"numpy": ("numpy", "numpy.random", "numpy.fft", "numpy.polynomial")}
 
 
 def main() -> None:
@@ -69,7 +72,7 @@ def main() -> None:
     checks = HostChecks(config)
     started = time.perf_counter()
     names = PRELOAD + config.get("preload", []) + (UNREADABLE_PRELOAD if checks.stdlib_unreadable else [])
-    os.environ.update(SINGLE_THREADED)
+    os.environ.update(child.SINGLE_THREADED)  # before any preload can start a BLAS thread pool
     preloaded = [name for name in names if _try_import(name)]
     preload_s = time.perf_counter() - started
     slipcover = _import_slipcover()
@@ -210,6 +213,8 @@ class Server:
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
             return {"ok": False, "compile_error": f"{type(exc).__name__}: {exc}"}
         self.executable = executable = sorted(_code_lines(code))
+        if self.checks.stdlib_unreadable:
+            self._import_on_demand(program)
         if coverage and self.slipcover is not None:
             self.record = lineprobes.LineRecord(tests, max(executable, default=0))
         if self.record is not None and self.self_removing_probes:
@@ -222,13 +227,26 @@ class Server:
             self.codes = [(code, None)] * tests
         return {"ok": True, "executable_lines": executable}
 
+    def _import_on_demand(self, program: str) -> None:
+        """Import the heavy modules a program names (IMPORTED_ON_DEMAND) into the server,
+        once, so that its children, whose uid cannot read them, find them loaded.  The
+        server never runs program code, so its modules are still pristine: the guarded
+        modules' snapshot is taken again and the new objects frozen, as at start-up."""
+        wanted = [module for name, modules in IMPORTED_ON_DEMAND.items() if name in program
+                  for module in modules if module not in sys.modules]
+        if wanted:
+            for module in wanted:
+                _try_import(module)
+            harness.snapshot_modules()
+            gc.freeze()
+
     def run_child(self, tests: list, first: int, limits: dict) -> list[dict]:
         """Fork one child for tests[first:]; facts for those it ran (at least one)."""
         if len(self.codes) < len(tests):
             raise RuntimeError("run before a successful load")
         nonce = os.urandom(16).hex()
         pipes = {name: os.pipe() for name in ("out", "err", "res", "ctl")}
-        self.vm_size = _vm_size()
+        self.vm_size = child.vm_size()
         start = time.perf_counter()
         pid = os.fork()
         if pid == 0:  # the child must never return into the server's loop
@@ -299,15 +317,6 @@ def _make_workdir(tmp_root: str, uid: int | None, gid: int | None) -> str:
     if uid is not None:
         os.chown(workdir, uid, gid)
     return workdir
-
-
-def _vm_size() -> int:
-    """The interpreter's own address space: the memory limit is on top of it."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def _code_lines(code) -> set[int]:

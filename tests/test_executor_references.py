@@ -39,12 +39,17 @@ def _all_references_pass(judge, problems):
 
 def test_programs_import_numpy_whatever_the_sandbox_can_read(judge):
     """Without bwrap, with Python under /root (unreadable to the tests' uid), a program
-    imports only what the server preloaded: numpy must be among it."""
+    imports only what the server loaded: numpy (imported when a program names it) and
+    the standard modules the data sets' references use must be among it (a separate
+    program, judged first: numpy's import loads some of them into the server)."""
     problem = Problem(id="np", source="t", statement="s", tests=(StdioTest("1 2 3\n", "6\n"),))
-    program = ("import numpy as np\nimport numpy.random, types, atexit\n"
-               "print(int(np.array(list(map(int, input().split()))).sum()))\n")
-    result = judge.judge(problem, program)
-    assert result.verdict == PASS, f"{result.error} under {_sandbox(judge)}"
+    numpy_program = ("import numpy as np\nimport numpy.random\n"
+                     "print(int(np.array(list(map(int, input().split()))).sum()))\n")
+    stdlib_program = ("import types, atexit, secrets, base64, binascii, pickle\n"
+                      "print(pickle.loads(pickle.dumps(sum(map(int, input().split())))))\n")
+    for program in (stdlib_program, numpy_program):
+        result = judge.judge(problem, program)
+        assert result.verdict == PASS, f"{result.error} under {_sandbox(judge)}"
 
 
 @pytest.mark.parametrize("name, count", [
