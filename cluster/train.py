@@ -48,7 +48,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     rollout = RolloutPool(cfg.rollout, model_dir)
     logger = MetricsLogger(cfg, run_dir)
     iteration = PPOIteration.create(cfg, sets["rl"], tokenizer, rollout, executors, learner)
-    iteration.log, iteration.sink = log, logger.log
+    iteration.log, iteration.sink, iteration.sample_sink = log, logger.log, logger.log_samples
     first = _resume(run_dir, learner, iteration, log) if resume else 0
     rl_sample = random.Random(cfg.seed).sample(sets["rl"], min(RL_EVAL_PROBLEMS, len(sets["rl"])))
     if cfg.eval_problems:

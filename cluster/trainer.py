@@ -129,6 +129,7 @@ class PPOIteration:
         self.interrupt = Torn()
         self.on_phase = None
         self.sink = None  # called with (step, metrics) when an iteration is complete (the metrics logger)
+        self.sample_sink = None  # called with (step, samples) once the learner has trained on them
         self.log = print
         self.last_batch: Collected | None = None  # the batch the last update trained on
         self.next_step = 0  # the first step whose batch the learner has not trained on
@@ -176,6 +177,8 @@ class PPOIteration:
         self._pending = {"step": step, "results": [[r.problem_id, r.stage, r.passed]
                                                    for r in stage_results(current.samples)], "metrics": metrics}
         self.last_batch = current
+        if self.sample_sink is not None:
+            self.sample_sink(step, current.samples)
 
     def _sync_and_report(self, step: int, started: float) -> dict:
         t = time.perf_counter()

@@ -86,3 +86,17 @@ def test_the_prompt_is_in_no_loss(tiny_model_dir):
                                                 batch.policy_mask, batch.rewards, garbage))
     for name in ("old_logprobs", "advantages", "returns"):
         assert torch.equal(getattr(exp_a, name), getattr(exp_b, name)), name
+
+
+def test_kl_penalty_covers_every_action_token(tiny_model_dir):
+    """Nothing executed: the KL to the reference is still charged on every emitted token."""
+    batch = synthetic_batch(2048, 4, 6, 10, seed=9)
+    learner = PPOLearner.from_pretrained(tiny_model_dir, LearnerConfig(kl_estimator="k1", **SMALL))
+    with torch.no_grad():
+        ref = sequence_logprobs(learner.engines.reference, batch.input_ids, batch.attention_mask)
+    old = (ref - 0.5) * batch.action_mask  # the behaviour policy sits 0.5 nats below the reference on each token
+    unexecuted = PPOBatch(batch.input_ids, batch.attention_mask, batch.action_mask,
+                          torch.zeros_like(batch.policy_mask), batch.rewards, old)
+    _, info = learner.make_experience(unexecuted)
+    per_row = batch.action_mask.sum(1).float().mean()
+    assert abs(info["kl_ref"] - (-0.5 * float(per_row))) < 1e-4

@@ -18,18 +18,34 @@ def cache_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("model-cache"))
 
 
+# Metrics that depend on the clock or on how busy the machine is.
+TIMING = ("time/", "tokens_per_second", "overlap", "executor_queue_depth")
+
+
+def rows_of(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 @pytest.mark.slow
 def test_train_runs_logs_checkpoints_and_resumes(ray_session, tmp_path, cache_dir):
     run = tmp_path / "run"
     overrides = SMALL + [f"model.cache_dir={cache_dir}", f"output_dir={run}"]
-    report = run_training(load_config(None, overrides + ["iterations=2"]), log=lambda *_: None)
-    assert set(report) == {"heldout_before", "heldout_after", "rl_pool_before", "rl_pool_after"}
-    assert all(0.0 <= v <= 1.0 for v in report.values())
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = []
+    report = run_training(load_config(None, overrides + ["iterations=2"]), log=logged.append)
+    assert {"heldout_before", "heldout_after", "transfer_before", "transfer_after", "rl_pool_before",
+            "rl_pool_after"} <= set(report)
+    assert all(0.0 <= report[k] <= 1.0 for k in report if k.endswith(("_before", "_after")))
+    assert report["sandbox_errors"]["before"].keys() == {"heldout", "transfer", "rl_pool"}
+    assert any(line.startswith("transfer before RL:") for line in logged)  # the same evaluation as held-out
+    assert "transfer" in logged[-1] and "held-out" in logged[-1]
+    saved = json.loads((run / "eval_before_rl.json").read_text())
+    assert saved["transfer"] == report["transfer_before"] and saved["reports"]["transfer"]["problems"] == 6
+    rows = rows_of(run / "metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 1]
     for key in ("reward", "pass_rate", "masked_token_fraction", "curriculum/fraction_at_position_0",
                 "learner/policy_loss", "learner/value_loss", "learner/kl_ref", "learner/entropy",
-                "tokens_per_second", "time/generate", "time/learn", "time/sync", "executor_queue_depth"):
+                "tokens_per_second", "time/generate", "time/learn", "time/sync", "executor_queue_depth",
+                "sandbox_errors", "fgo/coverage_unknown_samples"):
         assert key in rows[0], key
     assert sum(v for k, v in rows[0].items() if k.startswith("verdict/")) == pytest.approx(1.0)
     assert rows[0]["executor_queue_depth_max"] >= 1  # sampled while the batch streamed
@@ -39,11 +55,27 @@ def test_train_runs_logs_checkpoints_and_resumes(ray_session, tmp_path, cache_di
     # the SFT model's evaluation from the first start (not its resumed policy's).
     logged = []
     resumed = run_training(load_config(None, overrides + ["iterations=3"]), resume=str(run), log=logged.append)
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = rows_of(run / "metrics.jsonl")
     assert [r["step"] for r in rows] == [0, 1, 2]
     assert resumed["heldout_before"] == report["heldout_before"]
     assert resumed["rl_pool_before"] == report["rl_pool_before"]
+    assert resumed["transfer_before"] == report["transfer_before"]
     assert any("before RL (from" in line for line in logged)
+    # ...and its next iteration is the one an uninterrupted run computes at that step:
+    # the same completions, verdicts and rewards, losses, curriculum and data order.
+    straight = tmp_path / "straight"
+    run_training(load_config(None, SMALL + [f"model.cache_dir={cache_dir}", f"output_dir={straight}",
+                                            "iterations=3"]), log=lambda *_: None)
+    expected, got = rows_of(straight / "metrics.jsonl")[2], rows[2]
+    assert got["learner/policy_loss"] != 0 and got["learner/action_tokens"] > 0
+    for key, value in expected.items():
+        if not key.startswith(TIMING):
+            assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-7), key
+    samples = [r for r in rows_of(run / "samples.jsonl") if r["step"] == 2]
+    assert samples and samples == [r for r in rows_of(straight / "samples.jsonl") if r["step"] == 2]
+    state = [json.loads((d / "checkpoints" / "step_000003" / "client_state.json").read_text())["client_state"]
+             for d in (run, straight)]
+    assert state[0]["curriculum"] == state[1]["curriculum"] and state[0]["order"] == state[1]["order"]
 
 
 @pytest.mark.slow

@@ -101,8 +101,11 @@ def test_fgo_masks_reach_the_learner(ray_session, tiny_model_dir, executors):
                              r, fgo=True) for p, t, r in zip(problems, texts, results)]
     assert all(s.verdict == PASS for s in samples)
     assert all(not all(s.keep) and any(s.keep) for s in samples)
-    batch, dropped = iteration._batch(samples)
-    assert dropped == 0
+    lost = ExecutionResult(problems[0].id, SANDBOX_ERROR, None)  # our failure: not trained on
+    broken = judged_sample(tokenizer, problems[0], build_prompt(problems[0], tokenizer), assignments[problems[0].id],
+                           completion_of(tokenizer, texts[0]), lost, fgo=True)
+    batch, dropped = iteration._batch([broken] + samples)
+    assert dropped == 1 and len(batch) == len(samples)
     for row, s in enumerate(samples):
         start = len(s.prompt_ids)
         assert batch.policy_mask[row, start:start + len(s.keep)].tolist() == [int(k) for k in s.keep]
