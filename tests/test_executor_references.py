@@ -22,8 +22,9 @@ def _sandbox(judge) -> str:
     """The layers the fork servers applied, and whether programs could import only what
     the server preloaded (no bwrap, an interpreter the tests' uid cannot read)."""
     info = judge.server_info
-    reach = ("only preloaded modules (the tests' uid cannot read the interpreter), "
-             f"{len(info.get('preloaded', []))} of them" if info.get("stdlib_unreadable") else "the interpreter's library")
+    reach = ("only what the fork server loaded (the tests' uid cannot read the interpreter): "
+             f"{len(info.get('preloaded', []))} modules at start, numpy once a program names it"
+             if info.get("stdlib_unreadable") else "the interpreter's whole library")
     return f"layers {'+'.join(judge.layers)}; programs import {reach}"
 
 
