@@ -8,16 +8,20 @@ learning splits: sparse SFT, dense RL, held-out combinations, and a transfer spl
 unseen phrasing and out-of-grid corner values.
 
     generate_split("rl", seed=0)                     -> list[Problem]
+    generate_split("hard-rl", seed=0)                -> the hard tier's RL pool
     generate_problem("count", {"op": ">", "k": 3, "parity": "any"}, phrasing=0)
 """
 
 from .family import CALL, LEVELS, STDIN, Family
-from .generate import FAMILIES, family_names, generate_problem
-from .splits import SPLITS, generate_split
+from .generate import FAMILIES, HARD, family_names, generate_problem
+from .splits import ALL_SPLITS, HARD_SPLITS, SPLITS, generate_split
 
 __all__ = [
+    "ALL_SPLITS",
     "CALL",
     "FAMILIES",
+    "HARD",
+    "HARD_SPLITS",
     "LEVELS",
     "SPLITS",
     "STDIN",

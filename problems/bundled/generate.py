@@ -18,21 +18,26 @@ from core.problem import CallTest, Problem, StdioTest
 
 from .execute import expected_outputs
 from .family import STDIN, Family
-from .families import ALL_FAMILIES
+from .families import ALL_FAMILIES, HARD_FAMILIES
 
 SOURCE = "bundled"
 
-FAMILIES: dict[str, Family] = {family.name: family for family in ALL_FAMILIES}
+FAMILIES: dict[str, Family] = {family.name: family for family in ALL_FAMILIES}  # the default tier
+HARD: dict[str, Family] = {family.name: family for family in HARD_FAMILIES}  # the hard tier
+_ANY_TIER: dict[str, Family] = {**FAMILIES, **HARD}
+assert len(_ANY_TIER) == len(FAMILIES) + len(HARD), "a family name is used in two tiers"
 
 
 def family_names() -> list[str]:
+    """The default tier's families (`HARD` holds the hard tier's)."""
     return list(FAMILIES)
 
 
 def get_family(name: Any) -> Family:
-    if name not in FAMILIES:
-        raise ValueError(f"unknown bundled family {name!r}; allowed: {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+    """A family of either tier by name."""
+    if name not in _ANY_TIER:
+        raise ValueError(f"unknown bundled family {name!r}; allowed: {', '.join(_ANY_TIER)}")
+    return _ANY_TIER[name]
 
 
 def generate_problem(family: str, params: dict[str, Any], phrasing: int, seed: int = 0) -> Problem:

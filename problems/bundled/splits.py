@@ -15,6 +15,12 @@ could not teach those.  So, per family and seeded:
 
 A combination lives in exactly one of sft, rl and held-out, and a statement names every
 parameter and differs between phrasings, so no statement text appears in two splits.
+
+Tiers.  The same four splits exist for each tier of families: "sft", "rl", "heldout",
+"transfer" over the default tier, and "hard-sft", "hard-rl", "hard-heldout",
+"hard-transfer" over the hard tier (families/hard_*.py: five or more conditionals per
+solution, for CCCS and FGO experiments; selected by config, e.g. configs/tiny-hard.yaml).
+A tier's families are never mixed into another tier's splits.
 """
 
 from __future__ import annotations
@@ -22,17 +28,42 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Mapping
 
 from core.problem import Problem
 
 from .family import Family
-from .generate import FAMILIES, SOURCE, generate_problem
+from .generate import FAMILIES, HARD, SOURCE, generate_problem
 
-SPLITS = ("sft", "rl", "heldout", "transfer")
+SPLITS = ("sft", "rl", "heldout", "transfer")  # the default tier's
+HARD_PREFIX = "hard-"
+HARD_SPLITS = tuple(HARD_PREFIX + s for s in SPLITS)
+ALL_SPLITS = SPLITS + HARD_SPLITS
 HELDOUT_FRACTION = 0.12
 SFT_FRACTION = 0.25
 CORNER_BASES = 2  # grid combinations each corner value is combined with
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A set of families and the fractions its splits are cut with."""
+
+    families: Mapping[str, Family]
+    heldout_fraction: float = HELDOUT_FRACTION
+    sft_fraction: float = SFT_FRACTION
+
+
+# The hard tier's SFT fraction was tuned so that the SFT'd tiny model passes roughly
+# 20-50% of the held-out problems (README, "A harder bundled tier").
+TIERS: dict[str, Tier] = {"": Tier(FAMILIES), HARD_PREFIX: Tier(HARD, sft_fraction=SFT_FRACTION)}
+
+
+def tier_of(split: str) -> tuple[Tier, str]:
+    """(tier, base split) of a split name such as "heldout" or "hard-heldout"."""
+    if split not in ALL_SPLITS:
+        raise ValueError(f"unknown bundled split {split!r}; allowed: {', '.join(ALL_SPLITS)}")
+    prefix = HARD_PREFIX if split.startswith(HARD_PREFIX) else ""
+    return TIERS[prefix], split[len(prefix):]
 
 
 @dataclass(frozen=True)
@@ -43,14 +74,14 @@ class Entry:
     phrasing: int
 
 
-def plan_family(family: Family, seed: int) -> dict[str, list[Entry]]:
-    """The entries of every split for one family; a pure function of (family, seed)."""
+def plan_family(family: Family, seed: int, tier: Tier = TIERS[""]) -> dict[str, list[Entry]]:
+    """The entries of every (base) split for one family; a pure function of its arguments."""
     rng = random.Random(f"bundled-splits|{seed}|{family.name}")
     combos = family.combos()
     rng.shuffle(combos)
-    n_held = max(1, round(HELDOUT_FRACTION * len(combos)))
+    n_held = max(1, round(tier.heldout_fraction * len(combos)))
     held, rest = combos[:n_held], combos[n_held:]
-    n_sft = max(1, round(SFT_FRACTION * len(rest)))
+    n_sft = max(1, round(tier.sft_fraction * len(rest)))
     sft, rl = rest[:n_sft], rest[n_sft:]
 
     reserved = rng.randrange(len(family.phrasings))
@@ -84,12 +115,12 @@ def _corner_entries(family: Family, rng: random.Random) -> list[Entry]:
 
 
 def generate_split(split: str, seed: int = 0) -> list[Problem]:
-    """All problems of `split` for `seed`, family by family; ids are bundled/<split>/<family>/<n>.
+    """All problems of `split` (one of ALL_SPLITS) for `seed`, family by family; ids are
+    bundled/<split>/<family>/<n>.
 
     Cached per (split, seed); the returned list is a fresh copy each time.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown bundled split {split!r}; allowed: {', '.join(SPLITS)}")
+    tier_of(split)  # a bad name fails here, naming the allowed ones
     return list(_cached_split(split, seed))
 
 
@@ -100,9 +131,10 @@ def _cached_split(split: str, seed: int) -> tuple[Problem, ...]:
 
 def build_split(split: str, seed: int) -> list[Problem]:
     """Uncached generate_split (tests use it to check that regeneration is byte-identical)."""
+    tier, base = tier_of(split)
     problems = []
-    for family in FAMILIES.values():
-        for n, entry in enumerate(plan_family(family, seed)[split]):
+    for family in tier.families.values():
+        for n, entry in enumerate(plan_family(family, seed, tier)[base]):
             problem = generate_problem(family.name, entry.params, entry.phrasing, seed)
             problems.append(replace(
                 problem,
