@@ -43,7 +43,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     connect(cfg)
     model_dir = warm_start(cfg, base, sets.get("sft", []), log)  # on a Ray task when the learner is on actors
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    learner = make_learner(model_dir, cfg.learner)  # first: its placement group reserves its GPUs
+    learner = make_learner(model_dir, cfg.learner, cfg.seed)  # first: its placement group reserves its GPUs
     executors = ExecutorPool(cfg.executor)
     rollout = RolloutPool(cfg.rollout, model_dir)
     logger = MetricsLogger(cfg, run_dir)

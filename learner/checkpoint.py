@@ -53,6 +53,13 @@ def capture_rng() -> dict[str, Any]:
     return out
 
 
+def seed_rng(seed: int) -> None:
+    """Seed this process's python, numpy and torch RNGs (the streams `capture_rng` saves)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def restore_rng(state: Mapping[str, Any]) -> None:
     version, values, gauss = state["python"]
     random.setstate((version, tuple(values), gauss))

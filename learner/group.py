@@ -40,10 +40,11 @@ class LearnerWorker:
 
         return ray.util.get_node_ip_address(), free_port()
 
-    def setup(self, model_dir: str, cfg: LearnerConfig, rank: int, world: int, master: tuple[str, int]) -> int:
+    def setup(self, model_dir: str, cfg: LearnerConfig, rank: int, world: int, master: tuple[str, int],
+              seed: int = 0) -> int:
         os.environ.update({"RANK": str(rank), "LOCAL_RANK": "0", "WORLD_SIZE": str(world),
                            "MASTER_ADDR": master[0], "MASTER_PORT": str(master[1])})
-        self.learner = PPOLearner.from_pretrained(model_dir, cfg)
+        self.learner = PPOLearner.from_pretrained(model_dir, cfg, seed)
         return self.learner.rows_per_step
 
     def update(self, batch: PPOBatch) -> PPOStats:
@@ -78,7 +79,7 @@ class LearnerWorker:
 
 
 class LearnerGroup:
-    def __init__(self, model_dir: str | Path, cfg: LearnerConfig) -> None:
+    def __init__(self, model_dir: str | Path, cfg: LearnerConfig, seed: int = 0) -> None:
         if cfg.num_workers < 1:
             raise ValueError(f"learner.num_workers must be at least 1 for a learner group, got {cfg.num_workers}")
         bundle = {"CPU": cfg.cpus_per_worker, **({"GPU": cfg.gpus_per_worker} if cfg.gpus_per_worker else {})}
@@ -96,7 +97,7 @@ class LearnerGroup:
                                            self.placement, placement_group_bundle_index=i)).remote()
                         for i in range(cfg.num_workers)]
         master = ray.get(self.workers[0].address.remote())
-        rows = ray.get([w.setup.remote(str(model_dir), cfg, rank, cfg.num_workers, master)
+        rows = ray.get([w.setup.remote(str(model_dir), cfg, rank, cfg.num_workers, master, seed)
                         for rank, w in enumerate(self.workers)])
         self.rows_per_step = rows[0] * cfg.num_workers  # whole optimizer steps on every rank
 
@@ -163,6 +164,6 @@ def _combine(stats: list[PPOStats]) -> PPOStats:
     return PPOStats(**values)
 
 
-def make_learner(model_dir: str | Path, cfg: LearnerConfig):
+def make_learner(model_dir: str | Path, cfg: LearnerConfig, seed: int = 0):
     """In the driver (num_workers 0) or as a placement-grouped Ray actor group."""
-    return LearnerGroup(model_dir, cfg) if cfg.num_workers else PPOLearner.from_pretrained(model_dir, cfg)
+    return LearnerGroup(model_dir, cfg, seed) if cfg.num_workers else PPOLearner.from_pretrained(model_dir, cfg, seed)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from learner.batches import PPOBatch, _Rows
-from learner.checkpoint import Resumed, load_checkpoint, save_checkpoint
+from learner.checkpoint import Resumed, load_checkpoint, save_checkpoint, seed_rng
 from learner.config import LearnerConfig
 from learner.dist import all_reduce_mean, setup_distributed, world_size
 from learner.engines import Engine, PPOEngines, build_ppo_engines, micro_batches
@@ -85,7 +85,10 @@ class PPOLearner:
         self.rows_per_step = self.micro * engines.policy.gradient_accumulation_steps()
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, cfg: LearnerConfig) -> "PPOLearner":
+    def from_pretrained(cls, model_dir: str | Path, cfg: LearnerConfig, seed: int = 0) -> "PPOLearner":
+        """Seeded first: the critic's value head is initialised and every update's
+        shuffle is drawn from the process's RNGs, so two runs with one seed train alike."""
+        seed_rng(seed)
         return cls(build_ppo_engines(model_dir, cfg, setup_distributed()), cfg)
 
     @property
