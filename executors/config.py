@@ -50,7 +50,8 @@ class ExecutorConfig(ConfigSection):
     coverage: bool = True
     sandbox: Literal["auto", "bwrap", "seccomp", "none"] = "auto"
     allow_unsandboxed: bool = False
-    allow_missing_layers: list[Literal["bwrap", "setuid", "rlimits", "landlock", "seccomp"]] = field(default_factory=list)
+    allow_missing_layers: list[Literal["bwrap", "setuid", "rlimits", "landlock", "seccomp"]] = field(
+        default_factory=list)
     python: str = ""
     preload: list[str] = field(default_factory=list)
     reward: RewardScale = field(default_factory=RewardScale)

@@ -5,8 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from core.problem import Problem, StdioTest
 from core.verdict import PASS, TIMEOUT
 from executors.config import ExecutorConfig
