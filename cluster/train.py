@@ -80,11 +80,13 @@ def summary_line(report: dict, samples: int) -> str:
     """The run's last line: every evaluated set before and after RL, and any samples that
     sandbox errors kept out of those figures."""
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    names = {"heldout": "held-out", "transfer": "transfer", "rl_pool": "RL pool"}
-    parts = [f"{names[n]} {fmt(report[f'{n}_before'])} -> {fmt(report[f'{n}_after'])}" for n in EVAL_SETS]
+    head = f"held-out pass@1 (sampled, {samples}/problem): SFT {fmt(report['heldout_before'])} -> " \
+           f"RL {fmt(report['heldout_after'])}"
+    rest = [f"{name} pass@1: {fmt(report[f'{key}_before'])} -> {fmt(report[f'{key}_after'])}"
+            for key, name in (("transfer", "transfer"), ("rl_pool", "RL pool"))]
     errors = sum(c for figures in report["sandbox_errors"].values() for c in figures.values())
     excluded = f" ({errors} samples excluded: sandbox errors)" if errors else ""
-    return f"pass@1 (sampled, {samples}/problem), SFT -> RL: " + "; ".join(parts) + excluded
+    return "; ".join([head, *rest]) + excluded
 
 
 def _transfer_set(cfg: TrainConfig) -> list:

@@ -3,7 +3,9 @@
 curriculum start points -> prompts -> rollouts (streamed) -> sandboxed execution
 (starting as each prompt's samples arrive) -> rewards and FGO masks -> learner update
 -> weight sync to the rollout actors -> curriculum update.  Optionally one step off
-policy: the next batch generates while the learner trains on this one.
+policy: the next batch generates while the learner trains on this one.  What a judged
+sample is, and how sandbox errors and unknown coverage are treated, is in
+cluster/samples.py; how Ctrl-C waits for a clean boundary, in cluster/interrupts.py.
 """
 
 from __future__ import annotations
@@ -111,8 +113,9 @@ class PPOIteration:
     uninterruptible, `cluster.interrupts`) is never trained again, and what it still owed
     (weight sync, curriculum report, its metrics) is done by `resume`.
     `sink(step, metrics)` receives each iteration's metrics exactly once, as its report
-    is applied.  `on_phase(phase, step)`, if set, is called at "start", "judging" (after each judged
-    sample), "update", "updated", "sync" and "synced": progress hooks, and where tests inject Ctrl-C."""
+    is applied; `sample_sink(step, samples)` each trained batch.  `on_phase(phase,
+    step)`, if set, is called at "start", "judging" (after each judged sample), "update",
+    "updated", "sync" and "synced": progress hooks, and where tests inject Ctrl-C."""
 
     def __init__(self, cfg: TrainConfig, problems: list[Problem], tokenizer, rollout, executors, learner,
                  curriculum: CurriculumState, order: DataOrder) -> None:

@@ -176,3 +176,16 @@ def test_sandbox_errors_are_left_out_of_pass_at_k_and_reported():
     clean = tally(problems, [result(pid, PASS) for pid in "pppqqqq" + "p"], n=4, ks=[1])
     assert "excluded" not in clean.summary() and clean.sandbox_errors == 0
     assert collections.Counter(r["n"] for r in clean.per_problem) == {4: 2}
+
+
+def test_the_training_summary_line_counts_excluded_samples():
+    from cluster.train import summary_line
+
+    report = {"heldout_before": 0.5, "heldout_after": 0.625, "transfer_before": 0.25, "transfer_after": 0.5,
+              "rl_pool_before": 0.75, "rl_pool_after": 1.0, "sandbox_errors": {"before": {"heldout": 2, "transfer": 0},
+                                                                               "after": {"rl_pool": 1}}}
+    line = summary_line(report, 4)
+    assert "held-out pass@1 (sampled, 4/problem): SFT 0.500 -> RL 0.625" in line
+    assert "transfer pass@1: 0.250 -> 0.500" in line and line.endswith("(3 samples excluded: sandbox errors)")
+    report["sandbox_errors"] = {"before": {}, "after": {}}
+    assert "excluded" not in summary_line(report, 4)
