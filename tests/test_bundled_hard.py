@@ -179,7 +179,8 @@ def test_corner_values_lie_outside_the_grid_and_generate():
 
 def test_split_sizes(splits):
     sizes = {split: len(problems) for split, problems in splits.items()}
-    assert 150 <= sizes["hard-sft"] <= 600 and 800 <= sizes["hard-rl"] <= 2000, sizes
+    assert 60 <= sizes["hard-sft"] <= 300 and 800 <= sizes["hard-rl"] <= 2000, sizes
+    assert sizes["hard-rl"] >= 8 * sizes["hard-sft"], sizes  # SFT sparse, RL dense
     assert 100 <= sizes["hard-heldout"] <= 250 and 100 <= sizes["hard-transfer"] <= 300, sizes
 
 
