@@ -78,8 +78,9 @@ def _ledger_draw(rng: random.Random, p: Params) -> str:
 
 def _ledger_edges(p: Params) -> list[str]:
     a, b = p["words"].split()
-    # the third command after a reset changes the total whatever it is (for a nonzero start)
-    return ["0\n", _ledger_input([(a, 4), (b, 1)]), _ledger_input([("reset", 0), (p["third"], p["start"] + 7), (a, 2)])]
+    # every command changes the total here, so a program that mishandles one fails
+    return ["0\n", _ledger_input([(a, 4), (b, 1)]), _ledger_input([(a, 2), (p["third"], p["start"] + 7)]),
+            _ledger_input([(b, 3), ("reset", 0), (a, 1)])]
 
 
 LEDGER = Family(
