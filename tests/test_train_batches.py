@@ -39,7 +39,7 @@ def sft_model(tiny_model_dir, tmp_path_factory):
     from cluster.warmstart import train_sft
     from problems.bundled import generate_split
 
-    cfg = load_config(None, ["learner.sft.steps=60", "learner.sft.batch_size=32"])
+    cfg = load_config(None, ["learner.sft.steps=40", "learner.sft.batch_size=16"])
     target = tmp_path_factory.mktemp("sft") / "model"
     train_sft(cfg, str(tiny_model_dir), generate_split("sft")[:400], str(target), log=lambda *_: None)
     return target
