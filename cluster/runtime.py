@@ -23,9 +23,12 @@ def preflight(cfg: TrainConfig) -> dict:
     """Load every problem set named in the config; bad paths fail here, named."""
     data = cfg.data
     sets = {}
-    for name in ("sft", "rl", "heldout"):
+    for name in ("sft", "rl", "heldout", "transfer"):
         spec = getattr(data, name)
         if name == "sft" and cfg.learner.sft.steps == 0:
+            continue
+        if name == "transfer" and not spec:  # empty: no transfer evaluation
+            sets[name] = []
             continue
         try:
             sets[name] = load_problems(_seeded(spec, data.seed), fmt=data.format).problems

@@ -18,15 +18,15 @@ from transformers import AutoTokenizer
 from actors.rollout_pool import RolloutPool
 from cluster.config import TrainConfig
 from cluster.evaluate import evaluate
+from cluster.export import export_checkpoint, record_run_model
 from cluster.metrics import MetricsLogger
 from cluster.runtime import connect, preflight
 from cluster.trainer import PPOIteration
 from cluster.warmstart import warm_start
-from core.settings import ConfigError, to_dict
+from core.settings import to_dict
 from executors.pool import ExecutorPool
 from learner.group import make_learner
 from models.resolve import resolve_model
-from problems.load import load_problems
 
 RL_EVAL_PROBLEMS = 128
 EVAL_SETS = ("heldout", "transfer", "rl_pool")
@@ -34,14 +34,13 @@ EVAL_SETS = ("heldout", "transfer", "rl_pool")
 
 def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict:
     sets = preflight(cfg)
-    if "transfer" not in sets:
-        sets["transfer"] = _transfer_set(cfg)
     run_dir = Path(resume or cfg.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     base = resolve_model(cfg.model, seed=cfg.seed)
     connect(cfg)
     model_dir = warm_start(cfg, base, sets.get("sft", []), log)  # on a Ray task when the learner is on actors
+    record_run_model(run_dir, model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     learner = make_learner(model_dir, cfg.learner, cfg.seed)  # first: its placement group reserves its GPUs
     executors = ExecutorPool(cfg.executor)
@@ -61,6 +60,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
         before = evals.before_rl(run_dir, first)
         _loop(cfg, iteration, first, run_dir, learner, log)
         after = evals.run("after RL")
+        _export_policy(cfg, run_dir, learner, iteration, model_dir, log)
     finally:
         iteration.close()
         learner.close()
@@ -87,19 +87,6 @@ def summary_line(report: dict, samples: int) -> str:
     errors = sum(c for figures in report["sandbox_errors"].values() for c in figures.values())
     excluded = f" ({errors} samples excluded: sandbox errors)" if errors else ""
     return "; ".join([head, *rest]) + excluded
-
-
-def _transfer_set(cfg: TrainConfig) -> list:
-    """`data.transfer`, loaded like the other sets (empty: no transfer evaluation)."""
-    spec = cfg.data.transfer
-    if not spec:
-        return []
-    if spec.startswith("bundled:") and spec.count(":") == 1:
-        spec = f"{spec}:{cfg.data.seed}"
-    try:
-        return load_problems(spec, fmt=cfg.data.format).problems
-    except FileNotFoundError as exc:
-        raise ConfigError(f"data.transfer: {exc}") from None
 
 
 def _loop(cfg, iteration, first, run_dir, learner, log) -> None:
@@ -129,6 +116,20 @@ def _checkpoint(run_dir: Path, learner, iteration) -> Path:
     (what it still owes, sync and curriculum report, is in the state), one it has not
     is saved as drawn (and collected, if it was)."""
     return learner.save_checkpoint(run_dir / "checkpoints", iteration.next_step, iteration.state_dict())
+
+
+def _export_policy(cfg, run_dir: Path, learner, iteration, model_dir: str, log) -> Path:
+    """The trained policy in Hugging Face format (run_dir/hf), from the final checkpoint
+    (written now unless the last iteration's periodic one is it): what `execrl eval
+    --model`, transformers and vLLM load."""
+    done = cfg.iterations
+    periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done > 0
+    step = (run_dir / "checkpoints" / f"step_{done:06d}") if periodic else None
+    if step is None or not (step / "policy").is_dir():
+        step = _checkpoint(run_dir, learner, iteration)
+    out = export_checkpoint(step, model_dir, run_dir / "hf")
+    log(f"trained policy (Hugging Face format, safetensors): {out}")
+    return out
 
 
 def _resume(run_dir: Path, learner, iteration, log) -> int:

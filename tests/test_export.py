@@ -35,13 +35,15 @@ def test_export_of_a_training_run_loads_and_evaluates(ray_session, tmp_path, tin
     cfg = load_config(None, TINY_RUN + [f"model.path={tiny_model_dir}", f"output_dir={run}",
                                         f"model.cache_dir={tmp_path / 'cache'}"])
     run_training(cfg, log=lambda *_: None)
-    assert main(["export", str(run), "--out", str(out)]) == 0  # the model found in the run's config.yaml
+    assert main(["export", str(run), "--out", str(out)]) == 0  # the model recorded in the run directory
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
     learner = PPOLearner.from_pretrained(tiny_model_dir, cfg.learner)  # the learner's own view of the checkpoint
     learner.load_checkpoint(run / "checkpoints")
     trained = learner.policy_state_dict()
     _assert_same_weights(out, trained)
+    _assert_same_weights(run / "hf", trained)  # `execrl train` exported its final policy itself
+    assert json.loads((run / "model.json").read_text())["model_dir"] == str(tiny_model_dir)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
     assert any(not torch.equal(base[k], v) for k, v in trained.items())  # training moved the weights
 
