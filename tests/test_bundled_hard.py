@@ -268,10 +268,11 @@ def test_tiny_hard_config_selects_the_tier():
 
 
 def test_references_pass_in_the_sandbox_and_every_branch_is_tested(judge, splits):
-    """Each sampled reference passes all its tests; over its tests every executable line
-    runs (no branch of the reference is untested), but single tests do not: on average a
-    test runs at most 90% of the lines, and each family has lines that some tests skip."""
-    problems = sample_per_family(splits, 8)
+    """Each reference (every evaluated one, a sample of the rest) passes all its tests; over
+    its tests every executable line runs (no branch of the reference is untested), but
+    single tests do not: on average a test runs at most 90% of the lines, and each family
+    has lines that some tests skip."""
+    problems = splits["hard-heldout"] + splits["hard-transfer"] + sample_per_family(splits, 8)
     per_test = defaultdict(list)
     skipped_somewhere = defaultdict(bool)
     for p in problems:
