@@ -20,9 +20,10 @@ Tiers.  The same four splits exist for each tier of families: "sft", "rl", "held
 "transfer" over the default tier, and "hard-sft", "hard-rl", "hard-heldout",
 "hard-transfer" over the hard tier (families/hard_*.py: five or more conditionals per
 solution, for CCCS and FGO experiments; selected by config, e.g. configs/tiny-hard.yaml).
-The hard tier's SFT set is sparser (HARD_SFT_FRACTION of the non-held-out grid instead of a
-quarter), which is what puts the SFT'd tiny model's held-out pass rate near 0.2-0.5.  A
-tier's families are never mixed into another tier's splits.
+The hard tier's SFT set is sparser: a fixed HARD_SFT_PER_FAMILY combinations per family
+instead of a quarter of the non-held-out grid, which is what puts the SFT'd tiny model's
+held-out pass rate near 0.2-0.5.  A tier's families are never mixed into another tier's
+splits.
 """
 
 from __future__ import annotations
@@ -43,24 +44,29 @@ HARD_SPLITS = tuple(HARD_PREFIX + s for s in SPLITS)
 ALL_SPLITS = SPLITS + HARD_SPLITS
 HELDOUT_FRACTION = 0.12
 SFT_FRACTION = 0.25
-HARD_SFT_FRACTION = 0.09  # the hard tier's (see TIERS)
+HARD_SFT_PER_FAMILY = 16  # the hard tier's SFT problems per family (see TIERS)
 CORNER_BASES = 2  # grid combinations each corner value is combined with
 
 
 @dataclass(frozen=True)
 class Tier:
-    """A set of families and the fractions its splits are cut with."""
+    """A set of families and how its splits are cut: a fraction of each family's grid held
+    out, then of the rest either a fraction (`sft_fraction`) or a fixed number of
+    combinations per family (`sft_per_family`, when set) for SFT."""
 
     families: Mapping[str, Family]
     heldout_fraction: float = HELDOUT_FRACTION
     sft_fraction: float = SFT_FRACTION
+    sft_per_family: int | None = None
 
 
-# The hard tier's SFT fraction was tuned so that the SFT'd tiny model (configs/tiny-hard.yaml)
+# The hard tier's SFT size was tuned so that the SFT'd tiny model (configs/tiny-hard.yaml)
 # passes roughly 20-50% of the held-out problems.  Measured held-out pass@1 (450 SFT steps,
-# sampled, 4 per problem): 0.31-0.44 over seeds 0-2 at 0.09; 0.12 at 0.06 (seed 0); 0.54-0.64 at
-# 0.12 and 0.79-0.84 at 0.25 (seeds 0-1).  README, "A harder bundled tier".
-TIERS: dict[str, Tier] = {"": Tier(FAMILIES), HARD_PREFIX: Tier(HARD, sft_fraction=HARD_SFT_FRACTION)}
+# sampled, 4 per problem, seeds 0-2): 0.24-0.30 with 16 per family, 0.49-0.56 with 20.  A
+# fraction of each grid (0.06: 0.12; 0.09: 0.31-0.44; 0.12: 0.54-0.64; 0.25: 0.79-0.84)
+# starved the small families (ledger, score, walk passed 0-4% at 0.09) while the large ones
+# passed 60-70%, hence a number per family.  README, "A harder bundled tier".
+TIERS: dict[str, Tier] = {"": Tier(FAMILIES), HARD_PREFIX: Tier(HARD, sft_per_family=HARD_SFT_PER_FAMILY)}
 
 
 def tier_of(split: str) -> tuple[Tier, str]:
@@ -87,6 +93,8 @@ def plan_family(family: Family, seed: int, tier: Tier = TIERS[""]) -> dict[str, 
     n_held = max(1, round(tier.heldout_fraction * len(combos)))
     held, rest = combos[:n_held], combos[n_held:]
     n_sft = max(1, round(tier.sft_fraction * len(rest)))
+    if tier.sft_per_family is not None:
+        n_sft = min(tier.sft_per_family, len(rest) - 1)
     sft, rl = rest[:n_sft], rest[n_sft:]
 
     reserved = rng.randrange(len(family.phrasings))
