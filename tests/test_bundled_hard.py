@@ -303,11 +303,12 @@ WRONG = {
 
 
 def test_fgo_masks_the_unreached_code_of_wrong_programs(judge, splits):
-    """Judged with coverage, each family's wrong programs fail and leave lines unexecuted,
-    so FGO masks part of their tokens; the reference itself has nothing masked."""
+    """Judged with coverage, each family's wrong program fails and leaves lines unexecuted
+    (every evaluated problem, a sample of the rest), so FGO masks part of its tokens; the
+    reference itself has nothing masked."""
     tokenizer = train_tokenizer(["abc"], 258)  # one token per byte: masks follow lines exactly
     assert set(WRONG) == set(HARD)
-    for p in sample_per_family(splits, 3, seed=1):
+    for p in splits["hard-heldout"] + splits["hard-transfer"] + sample_per_family(splits, 3, seed=1):
         reference = p.solutions[0]
         wrong = WRONG[p.meta["family"]](reference, p.meta["params"])
         assert wrong != reference, p.id
