@@ -11,6 +11,7 @@ tokens per update (one update = experience + `ppo_epochs` passes).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import statistics
 import tempfile
@@ -96,6 +97,9 @@ class BenchSpec:
     threads: int = 2
 
 
+DIST_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -103,7 +107,11 @@ def _rss_mb() -> float:
 def _worker(conn, spec: BenchSpec, impl: str) -> None:
     """One side of the comparison, in its own process: build, warm up, then one timed
     update per "step" message, so the parent can interleave the two sides and both see
-    the same machine load."""
+    the same machine load.  Each side is a world of its own: the rendezvous variables a
+    parent that already trained in-process left in the environment (its MASTER_PORT is
+    bound by its own process group) are dropped, so the side picks a free port."""
+    for key in DIST_ENV:
+        os.environ.pop(key, None)
     torch.set_num_threads(spec.threads)
     torch.manual_seed(0)
     cfg = LearnerConfig(zero_stage=spec.zero, minibatch_size=spec.batch_size // 2, micro_batch_size=8)
@@ -137,21 +145,31 @@ def compare(spec: BenchSpec, impls: tuple[str, ...] = ("torch", "deepspeed")) ->
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_worker, args=(child, spec, impl), daemon=True)
         proc.start()
+        child.close()  # the side's end lives in the side only: its death is an EOF here, not a hang
         conns.append(parent)
         procs.append(proc)
     try:
-        for conn in conns:
-            conn.recv()  # built and warmed up
+        for conn, impl, proc in zip(conns, impls, procs):
+            _receive(conn, impl, proc)  # built and warmed up
         for i in range(spec.steps):
-            for conn in conns if i % 2 == 0 else conns[::-1]:
+            for conn, impl, proc in list(zip(conns, impls, procs))[:: 1 if i % 2 == 0 else -1]:
                 conn.send("step")
-                conn.recv()
+                _receive(conn, impl, proc)
         for conn in conns:
             conn.send("stop")
-        return [conn.recv() for conn in conns]
+        return [_receive(conn, impl, proc) for conn, impl, proc in zip(conns, impls, procs)]
     finally:
         for proc in procs:
             proc.join(timeout=30)
+
+
+def _receive(conn, impl: str, proc):
+    try:
+        return conn.recv()
+    except EOFError:
+        proc.join(timeout=10)
+        raise RuntimeError(f"the {impl} side of the learner bench died (exit code {proc.exitcode}); "
+                           "its traceback is on stderr") from None
 
 
 def run_bench(sizes: list[str], zero: int = 0, steps: int = 5, model_dir: str | None = None, **kw) -> dict:

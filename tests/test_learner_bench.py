@@ -9,6 +9,11 @@ from cluster.cli import main
 
 @pytest.mark.slow
 def test_bench_learner_cli(tiny_model_dir, capsys):
+    """Run after a process group exists in this process (as after any in-process learner
+    test): the bench's spawned sides must not inherit its bound MASTER_PORT."""
+    from learner.dist import setup_distributed
+
+    setup_distributed()
     argv = ["bench", "learner", "--size", "tiny", "--steps", "1", "--batch-size", "8", "--model", str(tiny_model_dir), "--json"]
     assert main(argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
