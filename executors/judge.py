@@ -81,14 +81,14 @@ class Judge:
     def judge(self, problem: Problem, program: str, coverage: bool | None = None) -> ExecutionResult:
         if self.cfg.time_scale_to_reference > 0:
             self._calibrate_once(problem)  # before taking a slot: calibrating needs one
-        return self._judge_on_free_slot(problem, program, coverage)
+        return self._run_on_free_slot(problem, program, coverage)[0]
 
-    def _judge_on_free_slot(self, problem: Problem, program: str, coverage: bool | None,
-                            timeout_s: float | None = None) -> ExecutionResult:
+    def _run_on_free_slot(self, problem: Problem, program: str, coverage: bool | None,
+                          timeout_s: float | None = None) -> tuple[ExecutionResult, list[dict]]:
         slot = self._free.get()
         try:
-            return self._judge_on(slot, problem, program, self.cfg.coverage if coverage is None else coverage,
-                                  timeout_s)
+            return self._run_on(slot, problem, program, self.cfg.coverage if coverage is None else coverage,
+                                timeout_s)
         finally:
             self._free.put(slot)
 
@@ -101,10 +101,6 @@ class Judge:
                 futures[pool.submit(self.judge, sub.problem, sub.program, coverage)] = i
             for future in as_completed(futures):
                 yield futures[future], future.result()
-
-    def _judge_on(self, slot: ForkServerSlot, problem: Problem, program: str, coverage: bool,
-                  timeout_s: float | None = None) -> ExecutionResult:
-        return self._run_on(slot, problem, program, coverage, timeout_s)[0]
 
     def _run_on(self, slot: ForkServerSlot, problem: Problem, program: str, coverage: bool,
                 timeout_s: float | None = None) -> tuple[ExecutionResult, list[dict]]:
@@ -161,12 +157,8 @@ class Judge:
         test's CPU time."""
         if problem.canonical_solution is None:
             return None
-        slot = self._free.get()
-        try:
-            result, runs = self._run_on(slot, problem, problem.canonical_solution, coverage=False,
-                                        timeout_s=max(self.cfg.timeout_s, REFERENCE_TIMEOUT_S))
-        finally:
-            self._free.put(slot)
+        result, runs = self._run_on_free_slot(problem, problem.canonical_solution, coverage=False,
+                                              timeout_s=max(self.cfg.timeout_s, REFERENCE_TIMEOUT_S))
         if not result.passed:
             return None
         slowest = max(run.get("cpu_s") or 0.0 for run in runs)
