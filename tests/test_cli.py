@@ -119,3 +119,22 @@ def test_local_ray_ignores_a_stale_address_file():
         assert "ray: started a local instance" in out.stdout and "RESOURCES" in out.stdout
     finally:
         subprocess.run(["rm", "-rf", tmp], check=False)
+
+
+@pytest.mark.parametrize("key", ["data.heldout", "data.transfer"])
+def test_preflight_names_the_data_key_whose_path_is_missing(key, tmp_path):
+    """Before Ray or a model starts: a misspelt path fails naming its key."""
+    from cluster.config import load_config
+    from cluster.runtime import preflight
+    from core.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"{key}: .*nope\.jsonl"):
+        preflight(load_config(None, [f"{key}={tmp_path / 'nope.jsonl'}", "learner.sft.steps=0"]))
+
+
+def test_preflight_skips_an_empty_transfer_set():
+    from cluster.config import load_config
+    from cluster.runtime import preflight
+
+    sets = preflight(load_config(None, ["data.transfer=", "learner.sft.steps=0"]))
+    assert sets["transfer"] == [] and sets["heldout"]
