@@ -57,11 +57,13 @@ class EvalReport:
         return f" ({self.sandbox_errors} samples excluded: sandbox errors{'; ' + unscored if unscored else ''})"
 
     def to_dict(self) -> dict:
-        """The figures without the rows, JSON-safe (for a run's saved evaluation)."""
+        """The figures and the per-problem rows, JSON-safe (for a run's saved evaluation):
+        the rows are what a comparison of runs resamples (a bootstrap over problems)."""
         return {"n": self.n, "pass_at": {str(k): v for k, v in self.pass_at.items()},
                 "by_difficulty": {lvl: {str(k): v for k, v in s.items()} for lvl, s in self.by_difficulty.items()},
                 "problems": len(self.per_problem), "sandbox_errors": self.sandbox_errors,
-                "unscored": {str(k): v for k, v in self.unscored.items()}}
+                "unscored": {str(k): v for k, v in self.unscored.items()},
+                "per_problem": [dict(row) for row in self.per_problem]}
 
 
 def evaluate(problems: Sequence[Problem], tokenizer, rollout, executors, n: int, ks: Sequence[int],
