@@ -67,6 +67,12 @@ class TrainConfig(ConfigSection):
     checkpoint_every: int = field(default=10, metadata=rng(0))
     eval_samples: int = field(default=4, metadata=rng(1))
     eval_problems: int = field(default=0, metadata=rng(0))  # 0: all held-out and 128 RL-pool problems; N: N of each
+    # A held-out evaluation every N iterations during RL (0: only before and after), logged
+    # to metrics.jsonl and W&B as eval/heldout_pass@1 at that step: the learning curve.
+    eval_every: int = field(default=0, metadata=rng(0))
+    # Evaluate the SFT model before RL (false: skip it, result.json's "before" figures are
+    # null; an ablation takes them from its SFT-only run of the same seed instead).
+    eval_before_rl: bool = True
     output_dir: str = "outputs/run"
     # Generate the next batch while the learner trains on this one (staleness 1, logged
     # as policy_lag); off by default: on 2 CPU cores the phases compete for the cores.

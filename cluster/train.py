@@ -56,10 +56,13 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
         rl_sample = rl_sample[: cfg.eval_problems]
     evals = Evaluations(cfg, tokenizer, rollout, executors,
                         {"heldout": sets["heldout"], "transfer": sets["transfer"], "rl_pool": rl_sample}, log)
+    periodic = PeriodicEval(cfg, evals, logger, run_dir)
     try:
         before = evals.before_rl(run_dir, first)
-        _loop(cfg, iteration, first, run_dir, learner, log)
-        after = evals.run("after RL")
+        periodic.catch_up(first)
+        _loop(cfg, iteration, first, run_dir, learner, log, periodic)
+        after = evals.after_rl(run_dir)
+        periodic.log_final(after)
         _export_policy(cfg, run_dir, learner, iteration, model_dir, log)
     finally:
         iteration.close()
@@ -73,7 +76,20 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
                                 (("before", before), ("after", after))}
     (run_dir / "result.json").write_text(json.dumps(report, indent=2) + "\n")
     log(summary_line(report, cfg.eval_samples))
+    if cfg.iterations:
+        _draw_curves(run_dir, log)
     return report
+
+
+def _draw_curves(run_dir: Path, log) -> None:
+    """`execrl report RUN_DIR` at the end of a run.  A plotting failure costs the picture,
+    not the finished run (result.json is already written), so it is logged, not raised."""
+    try:
+        from cluster.curves import draw_run
+
+        log(f"curves: {draw_run(run_dir)}")
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log(f"curves not drawn ({type(exc).__name__}: {exc}); try execrl report {run_dir}")
 
 
 def summary_line(report: dict, samples: int) -> str:
@@ -89,7 +105,10 @@ def summary_line(report: dict, samples: int) -> str:
     return "; ".join([head, *rest]) + excluded
 
 
-def _loop(cfg, iteration, first, run_dir, learner, log) -> None:
+def _loop(cfg, iteration, first, run_dir, learner, log, periodic: "PeriodicEval | None" = None) -> None:
+    """The PPO iterations; after each, the periodic checkpoint and then the periodic
+    evaluation (so a Ctrl-C inside an evaluation checkpoints after the trained step, and
+    the resumed run evaluates that step first: `PeriodicEval.catch_up`)."""
     start = time.perf_counter()
     try:
         for step in range(first, cfg.iterations):
@@ -101,6 +120,8 @@ def _loop(cfg, iteration, first, run_dir, learner, log) -> None:
                 f"| masked {metrics['masked_token_fraction']:.2f} | {metrics['time/iteration']:.1f}s/it | ETA {eta:.0f}s")
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
                 _checkpoint(run_dir, learner, iteration)
+            if periodic is not None and periodic.due(step):
+                periodic.evaluate(step)
     except KeyboardInterrupt:
         if iteration.interrupt.torn:
             log("interrupted inside a learner update: no checkpoint written (the last one stands)")
@@ -152,6 +173,9 @@ class Evaluations:
     def before_rl(self, run_dir: Path, first: int) -> dict:
         """The SFT model's figures: measured at the start of a run and kept in the run
         directory, so a resumed run reports them rather than its resumed policy's."""
+        if not self.cfg.eval_before_rl:
+            self.log("before RL: not evaluated (eval_before_rl: false)")
+            return {}
         path = run_dir / "eval_before_rl.json"
         if first == 0 or not path.is_file():
             if first:
@@ -165,20 +189,82 @@ class Evaluations:
             f"{name} pass@1 {figures[name]:.3f}" for name in EVAL_SETS if figures.get(name) is not None))
         return figures
 
-    def run(self, when: str) -> dict:
+    def after_rl(self, run_dir: Path) -> dict:
+        """The trained policy's figures, kept beside the SFT model's (eval_after_rl.json,
+        with each set's report: by difficulty and per problem)."""
+        figures = self.run("after RL")
+        figures["iteration"] = self.cfg.iterations
+        (run_dir / "eval_after_rl.json").write_text(json.dumps(figures, indent=2) + "\n")
+        return figures
+
+    def heldout(self, when: str) -> dict:
+        """Held-out only (the periodic evaluation during RL)."""
+        return self.run(when, sets=("heldout",))
+
+    def run(self, when: str, sets: tuple[str, ...] = EVAL_SETS) -> dict:
         """pass@1 per set (None for an empty set), sandbox errors per set, and each set's
-        full report (`reports`: by difficulty, problems without a score)."""
+        full report (`reports`: by difficulty, per problem, problems without a score)."""
         kwargs = dict(n=self.cfg.eval_samples, ks=[1], sampling=self.cfg.rollout, seed=self.cfg.seed + 7)
-        names = {"heldout": "held-out", "transfer": "transfer", "rl_pool": "RL pool sample"}
+        titles = {"heldout": "held-out", "transfer": "transfer", "rl_pool": "RL pool sample"}
         figures: dict = {"sandbox_errors": {}, "reports": {}}
-        for name in EVAL_SETS:
+        for name in sets:
             problems = self.sets.get(name) or []
             if not problems:
                 figures[name] = None
                 continue
             report = evaluate(problems, self.tokenizer, self.rollout, self.executors, **kwargs)
-            self.log(report.summary(f"{names[name]} {when}:"))
+            self.log(report.summary(f"{titles[name]} {when}:"))
             figures[name] = report.pass_at[1]
             figures["sandbox_errors"][name] = report.sandbox_errors
             figures["reports"][name] = report.to_dict()
         return figures
+
+
+class PeriodicEval:
+    """Held-out pass@1 every `eval_every` iterations, as a metrics line (`eval/heldout_pass@1`
+    at the iteration's step, in metrics.jsonl and W&B): the learning curve between the
+    evaluations before and after RL.
+
+    Each due step is evaluated exactly once, also across resumes: steps already evaluated
+    are read back from metrics.jsonl, and a run resumed right after a due step (a Ctrl-C
+    inside its evaluation checkpoints the step as trained) evaluates it first, with the
+    resumed weights, which are the weights that step ended with.  The last iteration is
+    left to the evaluation after RL, which logs the same key at that step."""
+
+    KEY = "eval/heldout_pass@1"
+
+    def __init__(self, cfg: TrainConfig, evals: Evaluations, logger: MetricsLogger, run_dir: Path) -> None:
+        self.every, self.iterations = cfg.eval_every, cfg.iterations
+        self.evals, self.logger = evals, logger
+        self.done = _steps_with(run_dir / "metrics.jsonl", self.KEY)
+
+    def due(self, step: int) -> bool:
+        return bool(self.every) and (step + 1) % self.every == 0 and step + 1 < self.iterations \
+            and step not in self.done
+
+    def catch_up(self, first: int) -> None:
+        if first and self.due(first - 1):
+            self.evaluate(first - 1)
+
+    def evaluate(self, step: int) -> None:
+        figures = self.evals.heldout(f"at iteration {step + 1}")
+        self._log(step, {self.KEY: figures["heldout"],
+                         "eval/heldout_sandbox_errors": figures["sandbox_errors"].get("heldout", 0)})
+
+    def log_final(self, after: dict) -> None:
+        """The evaluation after RL on the same curve, at the last iteration's step."""
+        if self.iterations and self.iterations - 1 not in self.done and after.get("heldout") is not None:
+            self._log(self.iterations - 1, {self.KEY: after.get("heldout"),
+                                            "eval/transfer_pass@1": after.get("transfer")})
+
+    def _log(self, step: int, metrics: dict) -> None:
+        self.logger.log(step, metrics)
+        self.done.add(step)
+
+
+def _steps_with(path: Path, key: str) -> set[int]:
+    """Steps of the metrics lines that hold `key` (none when the file does not exist)."""
+    if not path.is_file():
+        return set()
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {row["step"] for row in rows if key in row}
