@@ -66,6 +66,7 @@ class Knobs:
     seq_len: int
     gradient_checkpointing: bool = False
     offload_optimizer: bool = False
+    critic: bool = True  # learner.advantage_estimator gae; the critic-free estimators build none
 
 
 def trainable_states(params: int, largest: int, precision: str, stage: int, ranks: int, offload: bool = False) -> int:
@@ -106,7 +107,7 @@ def learner_gpu(shape: ModelShape, k: Knobs) -> dict[str, int]:
         "policy_states": trainable_states(shape.params(), largest, k.precision, k.zero_stage, k.ranks,
                                           k.offload_optimizer),
         "critic_states": trainable_states(shape.critic_params(), largest, k.precision, k.zero_stage, k.ranks,
-                                          k.offload_optimizer),
+                                          k.offload_optimizer) if k.critic else 0,
         "reference_weights": frozen_states(shape.params(), largest, k.precision, k.zero_stage, k.ranks),
         "activations": max(
             activation_bytes(shape, k.precision, k.micro_batch, k.seq_len, k.gradient_checkpointing, logits=True),
@@ -152,7 +153,7 @@ def make_plan(cfg, shape: ModelShape, source: str, gpu_memory_gib: float | None 
     ranks = max(1, learner.num_workers)
     seq = rollout.vllm_max_model_len or min(prompt_tokens + rollout.max_new_tokens, shape.max_positions)
     micro = max(1, min(learner.micro_batch_size, learner.minibatch_size // ranks))  # as learner/ds_config.py
-    knobs = Knobs(learner.precision, learner.zero_stage, ranks, micro, seq)
+    knobs = Knobs(learner.precision, learner.zero_stage, ranks, micro, seq, critic=learner.uses_critic)
     learner_on_gpu = learner.num_workers >= 1 and learner.gpus_per_worker > 0
     rollout_on_gpu = rollout.gpus_per_actor > 0
     e = ELEMENT_BYTES[learner.precision]

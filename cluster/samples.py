@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from typing import Iterable, Sequence
 
+from core.rollout import LENGTH
 from core.verdict import COMPILE_ERROR, PASS, SANDBOX_ERROR
 from curriculum.fgo import COVERAGE_UNKNOWN, fgo_mask
 from curriculum.state import StageResult
@@ -40,6 +41,8 @@ class Sample:
     policy_version: int  # updates the weights that sampled it had seen (counted across resumes)
     logprobs: tuple[float, ...]  # the sampler's, per completion token (learner.old_logprobs: rollout)
     coverage_unknown: bool = False  # FGO kept every token for want of coverage
+    cut: bool = False  # stopped by rollout.max_new_tokens (finish reason "length")
+    overlong_penalty: float = 0.0  # already subtracted from `reward` (learner.overlong_penalty)
 
     @property
     def sandbox_error(self) -> bool:
@@ -56,12 +59,13 @@ class Sample:
         for name in ("prompt_ids", "completion_ids", "logprobs"):
             row[name] = tuple(row[name])
         row["reward"] = float("nan") if row["reward"] is None else float(row["reward"])
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
 def judged_sample(tokenizer, problem, prompt, assignment, completion, result, fgo: bool,
-                  version_offset: int = 0) -> Sample:
-    """The sample of `completion` judged as `result`: reward, verdict and, with FGO, the mask."""
+                  version_offset: int = 0, penalty: float = 0.0) -> Sample:
+    """The sample of `completion` judged as `result`: reward (less `penalty`, the
+    over-length penalty), verdict and, with FGO, the mask."""
     if result.problem_id != problem.id:
         raise RuntimeError(f"a result for problem {result.problem_id!r} was paired with a completion of {problem.id!r}")
     keep, unknown = None, False
@@ -70,10 +74,11 @@ def judged_sample(tokenizer, problem, prompt, assignment, completion, result, fg
                         result.executable_lines, compiled=result.verdict != COMPILE_ERROR,
                         coverage_known=result.coverage_known)
         keep, unknown = list(mask.keep), mask.reason == COVERAGE_UNKNOWN
-    return Sample(tuple(prompt.input_ids), tuple(completion.token_ids), completion.text,
-                  float("nan") if result.reward is None else float(result.reward), keep, result.verdict,
+    reward = float("nan") if result.reward is None else float(result.reward) - penalty
+    return Sample(tuple(prompt.input_ids), tuple(completion.token_ids), completion.text, reward, keep, result.verdict,
                   problem.id, assignment.stage, problem.difficulty, completion.policy_version + version_offset,
-                  tuple(completion.logprobs), unknown)
+                  tuple(completion.logprobs), unknown, completion.finish_reason == LENGTH,
+                  penalty if result.reward is not None else 0.0)
 
 
 def stage_results(samples: Iterable[Sample]) -> list[StageResult]:
@@ -100,4 +105,8 @@ def sample_metrics(samples: Sequence[Sample]) -> dict[str, float]:
         "sandbox_errors": len(samples) - len(judged),
         "masked_token_fraction": sum(masked) / len(masked) if masked else 0.0,
         "fgo/coverage_unknown_samples": sum(s.coverage_unknown for s in samples),
+        "generated_samples": len(samples),
+        "generated_tokens": sum(len(s.completion_ids) for s in samples),
+        "overlong/cut_fraction": sum(s.cut for s in samples) / max(1, len(samples)),
+        "overlong/penalty_mean": sum(s.overlong_penalty for s in judged) / max(1, len(judged)),
     }

@@ -14,16 +14,18 @@ import random
 import time
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from cluster.config import TrainConfig
 from cluster.interrupts import Torn, deferred_interrupt
 from cluster.samples import Sample, judged_sample, sample_metrics, stage_results
 from core.problem import Problem
+from core.rollout import LENGTH
 from curriculum.prompt import build_prompt
 from curriculum.state import CurriculumState, StageResult, StartAssignment
 from executors.judge import Submission
 from learner.batches import PPOBatch
+from learner.ppo_math import overlong_penalty
 
 
 class DataOrder:
@@ -38,12 +40,14 @@ class DataOrder:
         random.Random(f"{self.seed}/{self.epoch}").shuffle(order)
         return order
 
-    def next(self, count: int) -> list[str]:
-        """`count` distinct ids.  A batch that straddles two epochs skips the new epoch's
-        occurrence of an id it already holds (that problem was just visited)."""
-        if count > len(self.ids):
+    def next(self, count: int, exclude: frozenset[str] = frozenset()) -> list[str]:
+        """`count` distinct ids, none in `exclude` (the batch's problems so far, when
+        dynamic sampling draws replacements).  A batch that straddles two epochs skips
+        the new epoch's occurrence of an id it already holds (that problem was just visited)."""
+        available = len(set(self.ids) - exclude)
+        if count > available:
             raise ValueError(f"a batch of {count} problems needs at least {count} distinct problems, "
-                             f"the pool has {len(self.ids)}")
+                             f"the pool has {available}" + (f" beyond the {len(exclude)} drawn" if exclude else ""))
         batch: list[str] = []
         while len(batch) < count:
             if self.position == len(self._order):
@@ -51,7 +55,7 @@ class DataOrder:
                 self._order = self._shuffled()
             pid = self._order[self.position]
             self.position += 1
-            if pid not in batch:
+            if pid not in batch and pid not in exclude:
                 batch.append(pid)
         return batch
 
@@ -65,14 +69,22 @@ class DataOrder:
 
 @dataclass
 class Draw:
-    """The problems and start points of one batch, drawn before it is generated."""
+    """The problems and start points of one batch, drawn before it is generated; with
+    dynamic sampling, the replacement problems drawn in each extra round (`rounds`), so
+    a resumed run generates them in the same rounds, with the same seeds."""
 
     step: int
     ids: list[str]
     assignments: dict[str, StartAssignment]
+    rounds: list[list[str]] = field(default_factory=list)
+
+    @property
+    def all_ids(self) -> list[str]:
+        return [*self.ids, *(pid for extra in self.rounds for pid in extra)]
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "ids": self.ids, "stages": {pid: a.stage for pid, a in self.assignments.items()}}
+        return {"step": self.step, "ids": self.ids, "rounds": self.rounds,
+                "stages": {pid: a.stage for pid, a in self.assignments.items()}}
 
 
 @dataclass
@@ -259,15 +271,43 @@ class PPOIteration:
 
     def collect(self, draw: Draw) -> Collected:
         """Generate the batch's completions and judge them (execution starts as each
-        prompt's samples arrive); kept until the batch is trained on."""
-        timings: dict[str, float] = {}
-        prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start)
-                   for pid in draw.ids}
+        prompt's samples arrive); kept until the batch is trained on.  With dynamic
+        sampling, rounds of replacement problems follow (those recorded in the draw
+        first, as a resumed run must) while the batch lacks informative groups."""
+        timings: dict[str, float] = {"generate": 0.0, "execute_after_generate": 0.0}
         self.executors.take_queue_depths()  # readings from other work (an evaluation) are not this batch's
-        samples, overlap = self._generate_and_judge(draw, prompts, timings)
+        samples, overlap = self._generate_and_judge(draw, draw.ids, 0, timings)
+        for k, extra in enumerate(draw.rounds, start=1):
+            samples += self._generate_and_judge(draw, extra, k, timings)[0]
+        while self._short_of_signal(samples) and len(draw.rounds) < self.cfg.learner.dynamic_sampling_max_rounds:
+            extra = self._draw_replacements(draw, samples)
+            if not extra:
+                break
+            samples += self._generate_and_judge(draw, extra, len(draw.rounds), timings)[0]
         collected = Collected(draw, samples, overlap, timings, self.executors.take_queue_depths())
         self._collected[draw.step] = collected
         return collected
+
+    def _short_of_signal(self, samples: list[Sample]) -> bool:
+        """Dynamic sampling is on and fewer than problems_per_iteration groups have
+        rewards that differ (a group whose rewards are all equal gives no signal)."""
+        if not self.cfg.learner.dynamic_sampling:
+            return False
+        return len(informative_groups(samples)) < self.cfg.problems_per_iteration
+
+    def _draw_replacements(self, draw: Draw, samples: list[Sample]) -> list[str]:
+        """One replacement problem per missing informative group, from the data order
+        (none already in the batch), recorded in the draw with its start point."""
+        missing = self.cfg.problems_per_iteration - len(informative_groups(samples))
+        with deferred_interrupt(self.interrupt, self.log, "drawing replacement problems"):
+            exclude = frozenset(draw.all_ids)
+            count = min(missing, len(set(self.order.ids) - exclude))
+            if count <= 0:
+                return []
+            extra = self.order.next(count, exclude)
+            draw.assignments.update({a.problem_id: a for a in self.curriculum.sample(extra)})
+            draw.rounds.append(extra)
+        return extra
 
     def state_dict(self) -> dict:
         """Curriculum, data order, the batches drawn but not yet trained on (the current
@@ -285,7 +325,8 @@ class PPOIteration:
         self.order.load_state_dict(state["order"])
         self._untrained = deque(
             Draw(d["step"], list(d["ids"]), {pid: self.curriculum.assignment(pid, stage, count=False)
-                                             for pid, stage in d["stages"].items()})
+                                             for pid, stage in d["stages"].items()},
+                 [list(extra) for extra in d.get("rounds", [])])
             for d in state["untrained_draws"])
         draws = {d.step: d for d in self._untrained}
         self._collected = {int(k): Collected.from_state(draws[int(k)], v) for k, v in state.get("collected", {}).items()}
@@ -298,12 +339,15 @@ class PPOIteration:
         if self.on_phase is not None:
             self.on_phase(phase, step)
 
-    def _generate_and_judge(self, draw: Draw, prompts, timings) -> tuple[list[Sample], float]:
-        """Samples in a fixed order (the draw's problems, then completion index) whatever
-        order the actors answer in: the batch, its trimming and the update's shuffle are
-        then the same in every run with the same seeds."""
-        r, ids, step = self.cfg.rollout, draw.ids, draw.step
-        requests = r.requests([prompts[pid].input_ids for pid in ids], ids, seed=self.cfg.seed * 1_000_003 + step * 1009)
+    def _generate_and_judge(self, draw: Draw, ids: list[str], round_: int, timings) -> tuple[list[Sample], float]:
+        """Samples of problems `ids` (round 0: the draw's; later rounds: replacements) in
+        a fixed order (problem, then completion index) whatever order the actors answer
+        in: the batch, its trimming and the update's shuffle are then the same in every
+        run with the same seeds.  Each round has its own seeds."""
+        r, step = self.cfg.rollout, draw.step
+        prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start) for pid in ids}
+        seed = self.cfg.seed * 1_000_003 + step * 1009 + round_ * 7_919_993
+        requests = r.requests([prompts[pid].input_ids for pid in ids], ids, seed=seed)
         pending, gen_done = [], [0.0]
         t0 = time.perf_counter()
 
@@ -320,28 +364,41 @@ class PPOIteration:
             judged[i] = result
             self._phase("judging", step)
         total = time.perf_counter() - t0
-        timings["generate"], timings["execute_after_generate"] = gen_done[0], total - gen_done[0]
+        timings["generate"] += gen_done[0]
+        timings["execute_after_generate"] += total - gen_done[0]
         position = {pid: k for k, pid in enumerate(ids)}
         order = sorted(range(len(pending)), key=lambda i: (position[pending[i][0]], pending[i][1]))
         samples = [judged_sample(self.tokenizer, self.problems[pending[i][0]], prompts[pending[i][0]],
                                  draw.assignments[pending[i][0]], pending[i][2], judged[i], self.cfg.learner.fgo,
-                                 self._version_offset) for i in order]
+                                 self._version_offset, self._overlong(pending[i][2])) for i in order]
         overlap = 1.0 - (total - gen_done[0]) / max(total, 1e-9)
         return samples, overlap
 
+    def _overlong(self, completion) -> float:
+        """DAPO's over-length penalty for this completion (0 with learner.overlong_penalty 0)."""
+        lc = self.cfg.learner
+        return overlong_penalty(len(completion.token_ids), self.cfg.rollout.max_new_tokens,
+                                completion.finish_reason == LENGTH, lc.overlong_penalty, lc.overlong_buffer)
+
     def _batch(self, samples: list[Sample]) -> tuple[PPOBatch, int]:
-        """Drop sandbox errors (our failure, not the policy's) and empty completions, then
-        trim to whole optimizer steps; the count dropped is logged."""
+        """Drop sandbox errors (our failure, not the policy's) and empty completions, keep
+        (with dynamic sampling) problems_per_iteration groups, informative ones first,
+        then trim to whole optimizer steps; the count dropped is logged.  Each sample's
+        group is its problem (one start point per problem and batch)."""
         usable = [s for s in samples if not s.sandbox_error and s.completion_ids]
+        if self.cfg.learner.dynamic_sampling:
+            usable = dynamic_selection(usable, self.cfg.problems_per_iteration)
         whole = len(usable) - len(usable) % self.learner.rows_per_step
         if whole == 0:
             raise RuntimeError(f"no usable samples this iteration ({Counter(s.verdict for s in samples)})")
         kept = usable[:whole]
         executed = [s.keep for s in kept] if self.cfg.learner.fgo else None
         old = [s.logprobs for s in kept] if self.cfg.learner.old_logprobs == "rollout" else None
+        group = {pid: k for k, pid in enumerate(dict.fromkeys(s.problem_id for s in kept))}
         batch = PPOBatch.from_sequences([s.prompt_ids for s in kept], [s.completion_ids for s in kept],
                                         [s.reward for s in kept], self.tokenizer.pad_token_id, executed=executed,
-                                        old_logprobs=old, temperature=self.cfg.rollout.scoring_temperature)
+                                        old_logprobs=old, temperature=self.cfg.rollout.scoring_temperature,
+                                        groups=[group[s.problem_id] for s in kept])
         return batch, len(samples) - whole
 
     def _metrics(self, current: Collected, stats, timings, dropped) -> dict:
@@ -349,6 +406,7 @@ class PPOIteration:
         tokens = sum(len(s.completion_ids) for s in samples)
         return {
             **sample_metrics(samples),
+            **self._dynamic_sampling_metrics(current),
             "samples_dropped": dropped,
             "tokens_per_second": tokens / max(timings["generate"], 1e-9),
             "overlap": current.overlap,
@@ -357,3 +415,36 @@ class PPOIteration:
             **{f"time/{k}": v for k, v in timings.items()},
             **{f"learner/{k}": v for k, v in asdict(stats).items()},
         }
+
+    def _dynamic_sampling_metrics(self, current: Collected) -> dict:
+        if not self.cfg.learner.dynamic_sampling:
+            return {}
+        judged = [s for s in current.samples if not s.sandbox_error and s.completion_ids]
+        groups = len(dict.fromkeys(s.problem_id for s in judged))
+        informative = len(informative_groups(judged))
+        return {"dynamic_sampling/rounds": len(current.draw.rounds),
+                "dynamic_sampling/extra_problems": sum(len(r) for r in current.draw.rounds),
+                "dynamic_sampling/uninformative_groups": groups - informative,
+                "dynamic_sampling/informative_groups": informative,
+                "dynamic_sampling/filled_uninformative": max(0, min(groups, self.cfg.problems_per_iteration)
+                                                             - informative)}
+
+
+def informative_groups(samples: list[Sample]) -> list[str]:
+    """Problems whose judged samples' rewards differ (DAPO keeps only these): under a
+    group baseline a group of equal rewards scores 0 everywhere and trains nothing."""
+    rewards: dict[str, set[float]] = {}
+    for s in samples:
+        if not s.sandbox_error and s.completion_ids:
+            rewards.setdefault(s.problem_id, set()).add(s.reward)
+    return [pid for pid, values in rewards.items() if len(values) > 1]
+
+
+def dynamic_selection(samples: list[Sample], groups: int) -> list[Sample]:
+    """The samples of `groups` problems: the informative ones first (in batch order),
+    then, when the extra rounds ran out, uninformative ones to keep the batch's size."""
+    informative = informative_groups(samples)
+    rest = [pid for pid in dict.fromkeys(s.problem_id for s in samples) if pid not in set(informative)]
+    chosen = (informative + rest)[:groups]
+    rank = {pid: k for k, pid in enumerate(chosen)}
+    return sorted((s for s in samples if s.problem_id in rank), key=lambda s: rank[s.problem_id])

@@ -69,7 +69,12 @@ class PPOBatch(_Rows):
     the completions were sampled at.  The learner scores every token (old, new and
     reference log-probs, entropy) under softmax(logits / temperature): the policy that
     drew the tokens, so the importance ratio compares like with like.  Top-p is not
-    applied there (the nucleus of the new policy differs from the old one's)."""
+    applied there (the nucleus of the new policy differs from the old one's).
+    `group_ids` [B]: which prompt each row was sampled from (the critic-free estimators
+    compare a sample with its group; None: every row is its own group); `scores` [B]:
+    the sequence scores the advantages start from, filled by `learner.ppo.scored` over
+    the whole batch before a learner group splits it into per-rank shards (a shard may
+    cut a group)."""
 
     input_ids: Tensor
     attention_mask: Tensor
@@ -78,6 +83,8 @@ class PPOBatch(_Rows):
     rewards: Tensor
     old_logprobs: Tensor | None = None
     temperature: float = 1.0
+    group_ids: Tensor | None = None
+    scores: Tensor | None = None
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
@@ -88,6 +95,9 @@ class PPOBatch(_Rows):
             if getattr(self, name) is not None:
                 _check(name, getattr(self, name), shape)
         _check("rewards", self.rewards, shape[:1])
+        for name in ("group_ids", "scores"):
+            if getattr(self, name) is not None:
+                _check(name, getattr(self, name), shape[:1])
         _check_subset("action_mask", self.action_mask, "attention_mask", self.attention_mask)
         _check_subset("policy_mask", self.policy_mask, "action_mask", self.action_mask)
         if bool(self.action_mask[:, 0].any()):
@@ -98,11 +108,11 @@ class PPOBatch(_Rows):
                        rewards: Sequence[float], pad_id: int,
                        executed: Sequence[Sequence[bool]] | None = None,
                        old_logprobs: Sequence[Sequence[float]] | None = None,
-                       temperature: float = 1.0) -> "PPOBatch":
+                       temperature: float = 1.0, groups: Sequence[int] | None = None) -> "PPOBatch":
         """Right-padded batch from per-sample prompt tokens (statement + canonical prefix),
         completion tokens, program rewards, FGO's per-completion-token executed flags
-        (None: all executed, i.e. FGO off), per-completion-token old log-probs and the
-        sampling temperature."""
+        (None: all executed, i.e. FGO off), per-completion-token old log-probs, the
+        sampling temperature and each sample's group (the prompt it was sampled from)."""
         if not (len(prompts) == len(completions) == len(rewards)):
             raise ValueError("prompts, completions and rewards must have the same length")
         width = max(len(p) + len(c) for p, c in zip(prompts, completions))
@@ -121,8 +131,9 @@ class PPOBatch(_Rows):
                 if len(lp) != len(c):
                     raise ValueError(f"sample {i}: {len(lp)} old log-probs for {len(c)} completion tokens")
             old = _pad([[0.0] * len(p) + list(lp) for p, lp in zip(prompts, old_logprobs)], width, 0.0, torch.float32)
+        group_ids = None if groups is None else torch.as_tensor(list(groups), dtype=torch.long)
         return cls(ids, attn, action, policy, torch.as_tensor(list(rewards), dtype=torch.float32), old,
-                   float(temperature))
+                   float(temperature), group_ids)
 
 
 @dataclass

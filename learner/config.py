@@ -36,6 +36,29 @@ class LearnerConfig(ConfigSection):
     behaviour policy itself, so one step off policy the ratio corrects the staleness;
     needs rollout.top_p 1, since a nucleus-renormalised log-prob is not comparable with
     the learner's full-softmax one).
+
+    `advantage_estimator` picks how a sample's reward becomes per-token advantages
+    (equations in learner/ppo_math.py): `gae` is PPO with a critic (GAE over the token
+    rewards, whitened if `whiten_advantages`); the critic-free ones build no critic and
+    no value loss, and score a sample against the other samples of its group (the
+    samples of one prompt: one problem at one start point): `grpo` (group-normalised,
+    `grpo_std_normalize` false for Dr. GRPO's mean-only baseline), `rloo`
+    (leave-one-out mean), `reinforce_pp` (REINFORCE++: the raw reward, returns whitened
+    over the batch).  grpo and rloo are normalised by their group, so
+    `whiten_advantages` applies to gae only.
+
+    DAPO's options: `clip_ratio_low`/`clip_ratio_high` (None: `clip_ratio`) clip the
+    ratio asymmetrically; `loss_aggregation` averages the token losses per micro-batch
+    (`token_mean`), per sequence then over sequences (`seq_mean_token_mean`), or sums
+    per sequence then averages (`seq_mean_token_sum`); `kl_mode` puts beta * KL into
+    the token rewards (`reward`, PPO's way), into the policy loss (`loss`, GRPO's way,
+    `kl_estimator` k3 recommended) or nowhere (`none`, still logged; not `off`, which YAML reads as false);
+    `dynamic_sampling` drops groups whose rewards are all equal (no signal under a group
+    baseline) and draws replacement problems until the batch has
+    problems_per_iteration informative groups, at most `dynamic_sampling_max_rounds`
+    extra generation rounds; `overlong_penalty` is subtracted from the reward of a
+    completion cut by rollout.max_new_tokens, ramping in linearly over the last
+    `overlong_buffer` tokens (0: only a cut completion is penalised, in full).
     """
 
     zero_stage: int = field(default=0, metadata=rng(0, 3))
@@ -65,4 +88,26 @@ class LearnerConfig(ConfigSection):
     critic_path: str | None = None
     fgo: bool = True
     old_logprobs: Literal["recompute", "rollout"] = "recompute"
+    advantage_estimator: Literal["gae", "grpo", "rloo", "reinforce_pp"] = "gae"
+    grpo_std_normalize: bool = True
+    clip_ratio_low: float | None = field(default=None, metadata=rng(0, exclusive_min=True))
+    clip_ratio_high: float | None = field(default=None, metadata=rng(0, exclusive_min=True))
+    loss_aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum"] = "token_mean"
+    kl_mode: Literal["reward", "loss", "none"] = "reward"
+    dynamic_sampling: bool = False
+    dynamic_sampling_max_rounds: int = field(default=2, metadata=rng(0))
+    overlong_penalty: float = field(default=0.0, metadata=rng(0))
+    overlong_buffer: int = field(default=0, metadata=rng(0))
     sft: SFTConfig = field(default_factory=SFTConfig)
+
+    @property
+    def uses_critic(self) -> bool:
+        """Only GAE needs a value model; the critic-free estimators build none."""
+        return self.advantage_estimator == "gae"
+
+    @property
+    def clip_range(self) -> tuple[float, float]:
+        """(low, high): the ratio is clipped to [1 - low, 1 + high]."""
+        low = self.clip_ratio if self.clip_ratio_low is None else self.clip_ratio_low
+        high = self.clip_ratio if self.clip_ratio_high is None else self.clip_ratio_high
+        return low, high

@@ -41,8 +41,12 @@ class Engine(Protocol):
 @dataclass
 class PPOEngines:
     policy: Engine
-    critic: Engine
+    critic: Engine | None  # None for the critic-free estimators (learner.advantage_estimator)
     reference: Engine
+
+    def trained(self) -> dict[str, Engine]:
+        """The engines a checkpoint saves (the reference is the model directory)."""
+        return {name: e for name, e in (("policy", self.policy), ("critic", self.critic)) if e is not None}
 
 
 def load_policy(path: str | Path) -> PreTrainedModel:
@@ -78,11 +82,14 @@ def frozen_engine(module: nn.Module, cfg: LearnerConfig, dist: DistInfo) -> deep
 
 
 def build_ppo_engines(model_dir: str | Path, cfg: LearnerConfig, dist: DistInfo | None = None) -> PPOEngines:
-    """Policy and reference from `model_dir`; critic from `cfg.critic_path` or `model_dir`."""
+    """Policy and reference from `model_dir`; critic from `cfg.critic_path` or `model_dir`,
+    only when the estimator uses one (a critic-free step holds two models, not three)."""
     dist = dist or setup_distributed()
     policy = train_engine(load_policy(model_dir), cfg, dist, lr=cfg.lr, batch_size=cfg.minibatch_size)
-    critic_module = ValueModel.from_pretrained(cfg.critic_path or model_dir)
-    critic = train_engine(critic_module, cfg, dist, lr=cfg.critic_lr, batch_size=cfg.minibatch_size)
+    critic = None
+    if cfg.uses_critic:
+        critic_module = ValueModel.from_pretrained(cfg.critic_path or model_dir)
+        critic = train_engine(critic_module, cfg, dist, lr=cfg.critic_lr, batch_size=cfg.minibatch_size)
     reference = frozen_engine(load_policy(model_dir), cfg, dist)
     return PPOEngines(policy, critic, reference)
 

@@ -26,7 +26,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from learner.batches import PPOBatch
 from learner.config import LearnerConfig
-from learner.ppo import PPOLearner, PPOStats
+from learner.ppo import PPOLearner, PPOStats, scored
 
 PLACEMENT_TIMEOUT_S = 120.0
 
@@ -82,6 +82,7 @@ class LearnerGroup:
     def __init__(self, model_dir: str | Path, cfg: LearnerConfig, seed: int = 0) -> None:
         if cfg.num_workers < 1:
             raise ValueError(f"learner.num_workers must be at least 1 for a learner group, got {cfg.num_workers}")
+        self.cfg = cfg
         bundle = {"CPU": cfg.cpus_per_worker, **({"GPU": cfg.gpus_per_worker} if cfg.gpus_per_worker else {})}
         _check_fits(bundle, cfg.num_workers)
         self.placement = placement_group([dict(bundle) for _ in range(cfg.num_workers)], strategy="STRICT_PACK")
@@ -110,6 +111,7 @@ class LearnerGroup:
         if len(batch) % self.rows_per_step:
             raise ValueError(f"a batch of {len(batch)} sequences does not split into whole optimizer steps on "
                              f"{self.world_size} ranks (a multiple of {self.rows_per_step} is needed)")
+        batch = scored(batch, self.cfg)  # before sharding: a shard may cut a group
         share = len(batch) // self.world_size
         stats = ray.get([w.update.remote(batch.select(slice(r * share, (r + 1) * share)))
                          for r, w in enumerate(self.workers)])

@@ -5,8 +5,11 @@ which also tabulates which mask each loss and statistic uses.  One `update(batch
 one PPO iteration over one rollout batch (this rank's share of it):
 
 1. experience (no gradients): old log-probs (the rollout's, or recomputed), reference
-   log-probs, values (every log-prob at the batch's sampling temperature); per-token KL penalty + the program's reward on the last action
-   token; GAE over action tokens; advantages whitened over this rank's action tokens.
+   log-probs, values (every log-prob at the batch's sampling temperature); each
+   sequence's score (the program's reward, or it against its group's for the
+   critic-free estimators) on the last action token, with the per-token KL penalty when
+   the KL is in the reward; advantages by the estimator (GAE with the critic, or the
+   returns, whitened over this rank's action tokens for gae and reinforce_pp).
 2. `ppo_epochs` passes over the batch in a fresh random order, in micro-batches; the
    engines accumulate gradients and step every `minibatch_size` sequences (all ranks).
 3. the adaptive KL controller (if on) sees the batch's KL, averaged over ranks.
@@ -15,7 +18,7 @@ one PPO iteration over one rollout batch (this rank's share of it):
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +30,9 @@ from learner.config import LearnerConfig
 from learner.dist import all_reduce_mean, setup_distributed, world_size
 from learner.engines import Engine, PPOEngines, build_ppo_engines, micro_batches
 from learner.export import full_state_dict
-from learner.ppo_math import (KLController, compute_kl, gae, logprobs_and_entropy, logprobs_from_logits,
-                              masked_mean, policy_loss, token_rewards, value_loss, whiten)
+from learner.ppo_math import (KLController, aggregate, compute_kl, discounted_returns, gae, group_scores,
+                              logprobs_and_entropy, logprobs_from_logits, masked_mean, policy_loss, token_rewards,
+                              value_loss, whiten)
 
 Tensor = torch.Tensor
 
@@ -42,7 +46,8 @@ class Experience(_Rows):
     action_mask: Tensor  # value loss
     policy_mask: Tensor  # policy loss and entropy: action_mask AND executed (FGO), or action_mask
     old_logprobs: Tensor
-    old_values: Tensor
+    ref_logprobs: Tensor  # the KL term of the loss (kl_mode loss)
+    old_values: Tensor  # zeros without a critic
     advantages: Tensor
     returns: Tensor
     temperature: float  # the sampling temperature every log-prob is scored under
@@ -53,7 +58,8 @@ class PPOStats:
     """Means over this rank's micro-batches (losses) or its batch (experience)."""
 
     policy_loss: float
-    value_loss: float
+    value_loss: float  # 0 without a critic
+    kl_loss: float  # beta * KL in the policy loss (kl_mode loss), else 0
     entropy: float
     approx_kl: float
     clipfrac: float
@@ -61,6 +67,7 @@ class PPOStats:
     kl_ref: float  # per-sequence KL(pi_old || pi_ref), summed over action tokens
     kl_beta: float  # the coefficient used for this batch's rewards
     reward: float
+    score_mean: float  # mean |sequence score|: 0 when every group's rewards are equal (no signal)
     value_mean: float
     return_mean: float
     action_tokens: int
@@ -75,6 +82,16 @@ def sequence_logprobs(engine: Engine, input_ids: Tensor, attention_mask: Tensor,
     """[B, T] log-probs of the given tokens under a causal-LM engine (at `temperature`)."""
     logits = engine(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
     return logprobs_from_logits(logits, input_ids, temperature)
+
+
+def scored(batch: PPOBatch, cfg: LearnerConfig) -> PPOBatch:
+    """The batch with its sequence scores (`ppo_math.group_scores`), computed once over
+    the whole batch: a learner group calls this before splitting it into shards, which
+    may cut a group in two.  Without group ids every row is its own group."""
+    if batch.scores is not None:
+        return batch
+    groups = batch.group_ids if batch.group_ids is not None else torch.arange(len(batch))
+    return replace(batch, scores=group_scores(batch.rewards, groups, cfg.advantage_estimator, cfg.grpo_std_normalize))
 
 
 class PPOLearner:
@@ -116,61 +133,84 @@ class PPOLearner:
 
     @torch.no_grad()
     def make_experience(self, batch: PPOBatch) -> tuple[Experience, dict[str, float]]:
+        cfg, critic = self.cfg, self.engines.critic
+        batch = scored(batch, cfg)
+        old_logprobs, ref_logprobs, values = self._score_tokens(batch)
+        action = batch.action_mask.float()
+        kl = compute_kl(old_logprobs, ref_logprobs, cfg.kl_estimator) * action
+        beta = self.kl_ctl.value if cfg.kl_mode == "reward" else 0.0
+        rewards = token_rewards(batch.scores, kl, action, beta)
+        if critic is not None:
+            advantages, returns = gae(rewards, values, action, cfg.gamma, cfg.lam)
+        else:
+            advantages = returns = discounted_returns(rewards, action, cfg.gamma)
+        if (cfg.whiten_advantages and critic is not None) or cfg.advantage_estimator == "reinforce_pp":
+            advantages = whiten(advantages, action)
+        policy_mask = batch.policy_mask.float() if cfg.fgo else action
+        exp = Experience(batch.input_ids, batch.attention_mask, action, policy_mask,
+                         old_logprobs, ref_logprobs, values, advantages, returns, batch.temperature)
+        info = {"kl_ref": float(kl.sum(1).mean()), "reward": float(batch.rewards.float().mean()),
+                "score_mean": float(batch.scores.abs().mean()),
+                "value_mean": float(masked_mean(values, action)), "return_mean": float(masked_mean(returns, action))}
+        return exp, info
+
+    def _score_tokens(self, batch: PPOBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """Old and reference log-probs and the critic's values (zeros without one), [B, T],
+        0 outside the action tokens."""
         policy, critic, reference = self.engines.policy, self.engines.critic, self.engines.reference
         policy.eval()
-        critic.eval()
+        if critic is not None:
+            critic.eval()
         old, ref, values = [], [], []
         for rows in micro_batches(len(batch), self.micro):
             ids, attn = batch.input_ids[rows], batch.attention_mask[rows]
             if batch.old_logprobs is None:
                 old.append(sequence_logprobs(policy, ids, attn, batch.temperature))
             ref.append(sequence_logprobs(reference, ids, attn, batch.temperature))
-            values.append(critic(ids, attn))
+            values.append(critic(ids, attn) if critic is not None else torch.zeros(ids.shape, device=ids.device))
         action = batch.action_mask.float()
         old_logprobs = (batch.old_logprobs.float() if batch.old_logprobs is not None else torch.cat(old)) * action
-        ref_logprobs, values = torch.cat(ref) * action, torch.cat(values) * action
-
-        kl = compute_kl(old_logprobs, ref_logprobs, self.cfg.kl_estimator) * action
-        rewards = token_rewards(batch.rewards, kl, action, self.kl_ctl.value)
-        advantages, returns = gae(rewards, values, action, self.cfg.gamma, self.cfg.lam)
-        if self.cfg.whiten_advantages:
-            advantages = whiten(advantages, action)
-        policy_mask = batch.policy_mask.float() if self.cfg.fgo else action
-        exp = Experience(batch.input_ids, batch.attention_mask, action, policy_mask,
-                         old_logprobs, values, advantages, returns, batch.temperature)
-        info = {"kl_ref": float(kl.sum(1).mean()), "reward": float(batch.rewards.float().mean()),
-                "value_mean": float(masked_mean(values, action)), "return_mean": float(masked_mean(returns, action))}
-        return exp, info
+        return old_logprobs, torch.cat(ref) * action, torch.cat(values) * action
 
     def train_micro_batch(self, mb: Experience) -> dict[str, float]:
         """Forward, backward and (at the accumulation boundary) step, policy then critic."""
-        policy, critic, cfg = self.engines.policy, self.engines.critic, self.cfg
+        policy, cfg = self.engines.policy, self.cfg
         policy.train()
-        critic.train()
-
         logits = policy(input_ids=mb.input_ids, attention_mask=mb.attention_mask, use_cache=False).logits
         logprobs, token_entropy = logprobs_and_entropy(logits, mb.input_ids, entropy_grad=cfg.entropy_coef > 0,
                                                        temperature=mb.temperature)
-        pg_loss, pg_stats = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.policy_mask, cfg.clip_ratio)
+        pg_loss, pg_stats = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.policy_mask, cfg.clip_range,
+                                        cfg.loss_aggregation)
+        kl_loss = torch.zeros((), device=logprobs.device)
+        if cfg.kl_mode == "loss":
+            kl = compute_kl(logprobs, mb.ref_logprobs, cfg.kl_estimator)
+            kl_loss = self.kl_ctl.value * aggregate(kl, mb.policy_mask, cfg.loss_aggregation)
         entropy = masked_mean(token_entropy, mb.policy_mask)
-        policy.backward(pg_loss - cfg.entropy_coef * entropy)
+        policy.backward(pg_loss + kl_loss - cfg.entropy_coef * entropy)
         policy.step()
+        stats = {"policy_loss": pg_loss, "kl_loss": kl_loss, "entropy": entropy, **pg_stats, **self._train_critic(mb)}
+        return {k: float(v.detach()) for k, v in stats.items()}
 
+    def _train_critic(self, mb: Experience) -> dict[str, Tensor]:
+        """The clipped value loss on the critic (zeros when the estimator has none)."""
+        critic, cfg = self.engines.critic, self.cfg
+        if critic is None:
+            zero = torch.zeros(())
+            return {"value_loss": zero, "vf_clipfrac": zero}
+        critic.train()
         values = critic(mb.input_ids, mb.attention_mask)
         vf_loss, vf_stats = value_loss(values, mb.old_values, mb.returns, mb.action_mask, cfg.value_clip)
         critic.backward(cfg.value_coef * vf_loss)
         critic.step()
-        stats = {"policy_loss": pg_loss, "value_loss": vf_loss, "entropy": entropy, **pg_stats, **vf_stats}
-        return {k: float(v.detach()) for k, v in stats.items()}
+        return {"value_loss": vf_loss, **vf_stats}
 
     def save_checkpoint(self, root: str | Path, step: int, client_state: dict[str, Any] | None = None) -> Path:
         """Policy and critic engines, the KL controller, RNGs and the caller's JSON state.
         The reference is not saved: it is the model directory, rebuilt from there."""
-        engines = {"policy": self.engines.policy, "critic": self.engines.critic}
-        return save_checkpoint(root, step, engines, client_state, self.state_dict())
+        return save_checkpoint(root, step, self.engines.trained(), client_state, self.state_dict())
 
     def load_checkpoint(self, root: str | Path, tag: str | None = None) -> Resumed:
-        resumed = load_checkpoint(root, {"policy": self.engines.policy, "critic": self.engines.critic}, tag)
+        resumed = load_checkpoint(root, self.engines.trained(), tag)
         self.load_state_dict(resumed.learner_state)
         return resumed
 

@@ -17,9 +17,24 @@ test_learner_math.py does).  Conventions, used everywhere in learner/:
       advantage whitening             action_mask   statistics of the advantages GAE produced
       value loss                      action_mask   the critic predicts returns of all states
       policy loss, entropy bonus      policy_mask   FGO: only executed code is optimised
+      KL in the loss (kl_mode loss)   policy_mask   it is part of the policy loss
       logged KL/entropy/clipfrac      the mask of the loss they describe
 
   StepCoder is explicit only about the policy loss; the other rows are our choice.
+
+Advantage estimators (`learner.advantage_estimator`).  Each turns a sample's program
+reward R into a sequence score s, puts s on the last action token (plus -beta * KL_t on
+every action token when the KL is in the reward), and makes advantages from those token
+rewards:
+
+    gae           s = R                                  A = GAE(r, V), whitened        (critic)
+    grpo          s = (R - mean_g R) / (std_g R + eps)   A_t = sum_{t'>=t} r_t'         (no critic)
+                  (Dr. GRPO: s = R - mean_g R)
+    rloo          s = R - mean of the other samples of g A_t = sum_{t'>=t} r_t'
+    reinforce_pp  s = R                                  A = whiten(sum_{t'>=t} r_t')   (batch-normalised)
+
+where g is the sample's group (the samples of one prompt: one problem at one start
+point); a group of one has s = 0 under grpo and rloo (no baseline to compare with).
 """
 
 from __future__ import annotations
@@ -113,7 +128,8 @@ def last_token_mask(action_mask: Tensor) -> Tensor:
 
 
 def token_rewards(rewards: Tensor, kl: Tensor, action_mask: Tensor, beta: float) -> Tensor:
-    """r_t = -beta * KL_t on every action token, plus the program's reward R on the last one."""
+    """r_t = -beta * KL_t on every action token, plus the sequence's score (the program's
+    reward R under PPO) on the last one.  beta 0 leaves the KL out of the reward."""
     return (-beta * kl + rewards[:, None].float() * last_token_mask(action_mask)) * action_mask
 
 
@@ -139,24 +155,103 @@ def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, lam: float)
     return advantages, returns
 
 
+def group_scores(rewards: Tensor, groups: Tensor, estimator: str, std_normalize: bool = True,
+                 eps: float = 1e-6) -> Tensor:
+    """Sequence scores s [B] from program rewards R [B] and group ids [B] (table above).
+
+    GRPO's std is the unbiased one (as torch.std, OpenRLHF and TRL); a group whose
+    rewards are all equal scores 0 everywhere, the case DAPO's dynamic sampling drops."""
+    rewards = rewards.float()
+    if estimator in ("gae", "reinforce_pp"):
+        return rewards
+    if estimator not in ("grpo", "rloo"):
+        raise ValueError(f"unknown advantage estimator {estimator!r}; choose gae, grpo, rloo or reinforce_pp")
+    _, index = torch.unique(groups.to(rewards.device), return_inverse=True)
+    count = torch.zeros(int(index.max()) + 1, device=rewards.device).index_add_(0, index, torch.ones_like(rewards))
+    total = torch.zeros_like(count).index_add_(0, index, rewards)
+    n, mean = count[index], (total / count)[index]
+    if estimator == "rloo":
+        others = (total[index] - rewards) / (n - 1).clamp(min=1)
+        return torch.where(n > 1, rewards - others, torch.zeros_like(rewards))
+    centred = torch.where(n > 1, rewards - mean, torch.zeros_like(rewards))
+    if not std_normalize:
+        return centred
+    squares = torch.zeros_like(count).index_add_(0, index, centred**2)
+    std = (squares[index] / (n - 1).clamp(min=1)).sqrt()
+    return centred / (std + eps)
+
+
+def discounted_returns(rewards: Tensor, mask: Tensor, gamma: float) -> Tensor:
+    """G_t = sum over later action tokens t' >= t of gamma^(steps) r_t', over `mask` only
+    (masked-out tokens are skipped, as in `gae`); 0 outside the mask.  With gamma 1 and
+    the score on the last token, every action token's return is the score plus the KL
+    penalties still ahead of it."""
+    mask = mask.float()
+    returns = torch.zeros_like(rewards, dtype=torch.float32)
+    running = torch.zeros(rewards.shape[0], device=rewards.device)
+    for t in reversed(range(rewards.shape[1])):
+        m = mask[:, t]
+        running = torch.where(m > 0, rewards[:, t] + gamma * running, running)
+        returns[:, t] = running * m
+    return returns
+
+
+def aggregate(token_loss: Tensor, mask: Tensor, mode: str = "token_mean") -> Tensor:
+    """One loss from per-token losses over `mask` (DAPO's loss aggregation):
+
+        token_mean           sum(l * m) / sum(m)             every token weighs the same
+        seq_mean_token_mean  mean over sequences of their token mean   every sequence weighs the same
+        seq_mean_token_sum   mean over sequences of their token sum    (Dr. GRPO: no length normalisation)
+
+    Sequences with no token in the mask (fully masked by FGO) are left out of the
+    sequence means."""
+    if mode == "token_mean":
+        return masked_mean(token_loss, mask)
+    per_seq = (token_loss * mask).sum(1)
+    tokens = mask.sum(1)
+    present = (tokens > 0).float()
+    if mode == "seq_mean_token_mean":
+        per_seq = per_seq / tokens.clamp(min=1)
+    elif mode != "seq_mean_token_sum":
+        raise ValueError(f"unknown loss aggregation {mode!r}; choose token_mean, seq_mean_token_mean "
+                         f"or seq_mean_token_sum")
+    return (per_seq * present).sum() / present.sum().clamp(min=1)
+
+
 def policy_loss(logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, mask: Tensor,
-                clip_ratio: float) -> tuple[Tensor, dict[str, Tensor]]:
-    """PPO's clipped surrogate, -min(r A, clip(r, 1-eps, 1+eps) A), averaged over `mask`.
+                clip_ratio: float | tuple[float, float], aggregation: str = "token_mean") -> tuple[Tensor, dict[str, Tensor]]:
+    """PPO's clipped surrogate, -min(r A, clip(r, 1-eps_low, 1+eps_high) A), aggregated
+    over `mask`; `clip_ratio` is eps, or (eps_low, eps_high) for DAPO's clip-higher.
 
     The log-ratio is masked before exp(): outside the mask old log-probs may be 0 or
     garbage, and exp of a large number times a 0 mask would still be NaN.
     """
+    low, high = clip_ratio if isinstance(clip_ratio, tuple) else (clip_ratio, clip_ratio)
     log_ratio = (logprobs - old_logprobs) * mask
     ratio = torch.exp(log_ratio)
     unclipped = -advantages * ratio
-    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_ratio, 1.0 + clip_ratio)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    clipped = -advantages * torch.clamp(ratio, 1.0 - low, 1.0 + high)
+    loss = aggregate(torch.maximum(unclipped, clipped), mask, aggregation)
     with torch.no_grad():
         stats = {
             "clipfrac": masked_mean((clipped > unclipped).float(), mask),
             "approx_kl": masked_mean(torch.expm1(log_ratio) - log_ratio, mask),  # k3 of old || new
         }
     return loss, stats
+
+
+def overlong_penalty(length: int, max_new_tokens: int, cut: bool, penalty: float, buffer: int) -> float:
+    """DAPO's over-length penalty for one completion (subtracted from its reward).
+
+    With `buffer` 0 only a completion cut by the token limit is penalised, in full.  With
+    a buffer, the penalty ramps in linearly over the last `buffer` tokens before the
+    limit (DAPO's soft punishment), and a cut completion gets all of it."""
+    if cut:
+        return penalty
+    if buffer <= 0:
+        return 0.0
+    over = length - (max_new_tokens - buffer)
+    return penalty * min(1.0, max(0.0, over / buffer))
 
 
 def value_loss(values: Tensor, old_values: Tensor, returns: Tensor, mask: Tensor,

@@ -4,6 +4,7 @@ and advantages every action token, and the prompt and canonical prefix nothing."
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from learner.batches import PPOBatch
@@ -100,3 +101,71 @@ def test_kl_penalty_covers_every_action_token(tiny_model_dir):
     _, info = learner.make_experience(unexecuted)
     per_row = batch.action_mask.sum(1).float().mean()
     assert abs(info["kl_ref"] - (-0.5 * float(per_row))) < 1e-4
+
+
+CRITIC_FREE = ("grpo", "rloo", "reinforce_pp")
+
+
+def grouped(batch: PPOBatch, policy_mask: torch.Tensor | None = None) -> PPOBatch:
+    """Two groups of two with differing rewards, so every estimator has a signal."""
+    return PPOBatch(batch.input_ids, batch.attention_mask, batch.action_mask,
+                    batch.policy_mask if policy_mask is None else policy_mask,
+                    torch.tensor([1.0, -0.3, -1.0, 0.5]), group_ids=torch.tensor([0, 0, 1, 1]))
+
+
+@pytest.mark.parametrize("estimator", CRITIC_FREE)
+def test_critic_free_estimators_build_no_critic_and_train_the_policy(tiny_model_dir, estimator):
+    batch = grouped(synthetic_batch(2048, 4, 6, 10, seed=11))
+    learner = PPOLearner.from_pretrained(tiny_model_dir, LearnerConfig(advantage_estimator=estimator, lr=1e-3,
+                                                                       **SMALL))
+    assert learner.engines.critic is None and set(learner.engines.trained()) == {"policy"}
+    before = params(learner.engines.policy)
+    stats = learner.update(batch)
+    assert moved(before, learner.engines.policy)
+    assert stats.value_loss == 0.0 and stats.vf_clipfrac == 0.0 and stats.score_mean > 0
+
+
+@pytest.mark.parametrize("estimator", ["gae", *CRITIC_FREE])
+def test_fgo_masks_the_policy_loss_of_every_estimator(tiny_model_dir, estimator):
+    """Nothing executed, KL in the loss: no estimator moves the policy (its policy loss
+    and its KL term both see only policy_mask)."""
+    batch = synthetic_batch(2048, 4, 6, 10, seed=12)
+    batch = grouped(batch, torch.zeros_like(batch.policy_mask))
+    cfg = LearnerConfig(advantage_estimator=estimator, kl_mode="loss", kl_estimator="k3", lr=1e-2, **SMALL)
+    learner = PPOLearner.from_pretrained(tiny_model_dir, cfg)
+    before = params(learner.engines.policy)
+    learner.update(batch)
+    assert not moved(before, learner.engines.policy)
+
+
+def test_kl_in_the_loss_pulls_towards_the_reference_and_not_in_the_reward(tiny_model_dir):
+    """kl_mode loss: advantages carry no KL (equal rewards, one group: all zero) while the
+    KL term itself is logged and trains; kl_mode reward: the KL is in the advantages."""
+    batch = synthetic_batch(2048, 4, 6, 10, seed=13)
+    flat = PPOBatch(batch.input_ids, batch.attention_mask, batch.action_mask, batch.policy_mask,
+                    torch.zeros(4), group_ids=torch.zeros(4, dtype=torch.long))
+    learner = PPOLearner.from_pretrained(tiny_model_dir, LearnerConfig(advantage_estimator="grpo", kl_mode="loss",
+                                                                       **SMALL))
+    with torch.no_grad():
+        ref = sequence_logprobs(learner.engines.reference, batch.input_ids, batch.attention_mask)
+    off_ref = PPOBatch(flat.input_ids, flat.attention_mask, flat.action_mask, flat.policy_mask, flat.rewards,
+                       (ref - 0.5) * batch.action_mask, group_ids=flat.group_ids)
+    exp, _ = learner.make_experience(off_ref)
+    assert float(exp.advantages.abs().sum()) == 0.0
+    in_reward = PPOLearner(learner.engines, LearnerConfig(advantage_estimator="grpo", kl_mode="reward", **SMALL))
+    exp_r, _ = in_reward.make_experience(off_ref)
+    assert float(exp_r.advantages.abs().sum()) > 0
+    stats = learner.update(flat)
+    assert stats.kl_loss == 0.0  # the policy is the reference before the update: k3 is exactly 0
+
+
+def test_a_group_keeps_its_scores_when_a_learner_group_splits_it():
+    """Scores are computed over the whole batch before sharding: the same numbers whichever
+    rows a shard gets."""
+    from learner.ppo import scored
+
+    batch = grouped(synthetic_batch(2048, 4, 6, 10, seed=14))
+    whole = scored(batch, LearnerConfig(advantage_estimator="grpo"))
+    shard = whole.select(slice(1, 3))  # cuts both groups
+    assert torch.equal(shard.scores, whole.scores[1:3])
+    assert torch.equal(scored(shard, LearnerConfig(advantage_estimator="grpo")).scores, whole.scores[1:3])

@@ -209,3 +209,14 @@ def test_plan_prints_deepspeeds_zero2_estimate_beside_ours(capsys):
     assert plan["fits"] is False and plan["knobs"]["zero_stage"] == 2
     assert plan["deepspeed_estimate"] == {"policy": plan["learner"]["policy_states"],
                                           "critic": plan["learner"]["critic_states"]}
+
+
+def test_a_critic_free_estimator_plans_no_critic():
+    with_critic = subprocess.run([sys.executable, "-m", "cluster.cli", "plan", "--config", str(BIG), "--json"],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
+    grpo = subprocess.run([sys.executable, "-m", "cluster.cli", "plan", "--config", str(BIG), "--json",
+                           "learner.advantage_estimator=grpo"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert grpo.returncode == 0, grpo.stderr
+    a, b = (json.loads(d.stdout.strip().splitlines()[-1])["learner"] for d in (with_critic, grpo))
+    assert a["critic_states"] > 0 and b["critic_states"] == 0
+    assert b["policy_states"] == a["policy_states"]

@@ -5,6 +5,7 @@ curriculum, the pass rates, the PPO batch and pass@k (but counted)."""
 from __future__ import annotations
 
 import collections
+import types
 
 import pytest
 
@@ -189,3 +190,60 @@ def test_the_training_summary_line_counts_excluded_samples():
     assert "transfer pass@1: 0.250 -> 0.500" in line and line.endswith("(3 samples excluded: sandbox errors)")
     report["sandbox_errors"] = {"before": {}, "after": {}}
     assert "excluded" not in summary_line(report, 4)
+
+
+def test_dynamic_sampling_replaces_groups_without_signal_and_resumes_its_rounds(ray_session, sft_model, executors):
+    """Greedy decoding: every group's samples are identical, so no group has a signal;
+    dynamic sampling draws a replacement for each, round after round, up to its cap, and
+    a batch drawn before a checkpoint comes back with the same rounds and samples."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    from actors.rollout_pool import RolloutPool
+
+    cfg = load_config(None, ["problems_per_iteration=4", "rollout.samples_per_prompt=2", "rollout.max_new_tokens=32",
+                             "rollout.temperature=0", "learner.dynamic_sampling=true",
+                             "learner.dynamic_sampling_max_rounds=2", "learner.minibatch_size=8",
+                             "learner.micro_batch_size=8"])
+    tokenizer = AutoTokenizer.from_pretrained(sft_model)
+    problems = load_problems("bundled:rl:0").problems[:40]
+    rollout = RolloutPool(cfg.rollout, str(sft_model))
+    iteration = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+    try:
+        draw = iteration.draw(0)
+        state = json.loads(json.dumps(iteration.state_dict()))
+        collected = iteration.collect(draw)
+        assert [len(r) for r in draw.rounds] == [4, 4]  # a replacement per group, twice (the cap)
+        ids = draw.all_ids
+        assert len(set(ids)) == 12 and [s.problem_id for s in collected.samples] == [p for p in ids for _ in range(2)]
+        metrics = iteration._dynamic_sampling_metrics(collected)
+        assert metrics["dynamic_sampling/extra_problems"] == 8 and metrics["dynamic_sampling/rounds"] == 2
+        assert metrics["dynamic_sampling/informative_groups"] == 0
+        assert metrics["dynamic_sampling/filled_uninformative"] == 4  # the batch keeps its size
+        iteration.learner = types.SimpleNamespace(rows_per_step=8)  # only the step size is read
+        batch, _ = iteration._batch(collected.samples)
+        assert len(batch) == 8 and batch.group_ids.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+        resumed = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+        resumed.load_state_dict(json.loads(json.dumps(iteration.state_dict())))
+        assert resumed._untrained[0].rounds == draw.rounds
+        again = resumed.collect(resumed._untrained[0])
+        assert [(s.problem_id, s.completion_ids) for s in again.samples] == \
+               [(s.problem_id, s.completion_ids) for s in collected.samples]
+        fresh = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+        fresh.load_state_dict(state)  # saved before any round: the rounds are drawn again, identically
+        assert fresh.collect(fresh._untrained[0]).draw.rounds == draw.rounds
+    finally:
+        iteration.close()
+        rollout.shutdown()
+
+
+def test_dynamic_selection_puts_informative_groups_first():
+    from cluster.trainer import dynamic_selection, informative_groups
+
+    samples = [sample("a", PASS, 1.0), sample("a", PASS, 1.0), sample("b", PASS, 1.0), sample("b", WRONG_ANSWER, -0.3),
+               sample("c", WRONG_ANSWER, -0.3), sample("c", SANDBOX_ERROR, float("nan")),
+               sample("d", WRONG_ANSWER, -0.3), sample("d", PASS, 1.0)]
+    assert informative_groups(samples) == ["b", "d"]  # c's sandbox error is no reward of the program
+    chosen = dynamic_selection(samples, 3)
+    assert [s.problem_id for s in chosen] == ["b", "b", "d", "d", "a", "a"]
