@@ -19,6 +19,8 @@ def add_learner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zero", type=int, choices=[0, 2], default=0, help="DeepSpeed ZeRO stage")
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per PPO update")
     parser.add_argument("--model", default=None, help="an existing model directory (default: make one per size)")
+    parser.add_argument("--estimators", default=None, metavar="gae,grpo,...",
+                        help="compare advantage estimators on DeepSpeed instead (first --size only)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
 
 
@@ -27,6 +29,16 @@ def run_learner(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise ValueError("--steps must be at least 1")
+    if args.estimators is not None:
+        from learner.bench_estimators import format_estimator_table, run_estimator_bench
+
+        report = run_estimator_bench([e.strip() for e in args.estimators.split(",") if e.strip()],
+                                     size=(args.size or ["tiny"])[0], zero=args.zero, steps=args.steps,
+                                     model_dir=args.model, batch_size=args.batch_size)
+        print(format_estimator_table(report))
+        if args.json:
+            print(json.dumps(report))
+        return 0
     report = run_bench(args.size or ["tiny", "small"], zero=args.zero, steps=args.steps,
                        model_dir=args.model, batch_size=args.batch_size)
     print(format_table(report))

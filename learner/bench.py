@@ -16,7 +16,7 @@ import resource
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -66,8 +66,9 @@ def torch_ppo_engines(model_dir: str | Path, cfg: LearnerConfig) -> PPOEngines:
     """The same three models as build_ppo_engines, on plain torch engines (one process)."""
     micro = min(cfg.micro_batch_size, cfg.minibatch_size)
     accum = cfg.minibatch_size // micro
-    return PPOEngines(TorchEngine(load_policy(model_dir), cfg, cfg.lr, micro, accum),
-                      TorchEngine(ValueModel.from_pretrained(cfg.critic_path or model_dir), cfg, cfg.critic_lr, micro, accum),
+    critic = (TorchEngine(ValueModel.from_pretrained(cfg.critic_path or model_dir), cfg, cfg.critic_lr, micro, accum)
+              if cfg.uses_critic else None)
+    return PPOEngines(TorchEngine(load_policy(model_dir), cfg, cfg.lr, micro, accum), critic,
                       TorchEngine(load_policy(model_dir), cfg, None, micro, 1).eval())
 
 
@@ -95,6 +96,7 @@ class BenchSpec:
     prompt_len: int = 64
     completion_len: int = 192
     threads: int = 2
+    estimator: str = "gae"  # learner.advantage_estimator of this side
 
 
 DIST_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -114,7 +116,8 @@ def _worker(conn, spec: BenchSpec, impl: str) -> None:
         os.environ.pop(key, None)
     torch.set_num_threads(spec.threads)
     torch.manual_seed(0)
-    cfg = LearnerConfig(zero_stage=spec.zero, minibatch_size=spec.batch_size // 2, micro_batch_size=8)
+    cfg = LearnerConfig(zero_stage=spec.zero, minibatch_size=spec.batch_size // 2, micro_batch_size=8,
+                        advantage_estimator=spec.estimator)
     from learner.engines import build_ppo_engines
     from learner.ppo import PPOLearner
 
@@ -122,6 +125,7 @@ def _worker(conn, spec: BenchSpec, impl: str) -> None:
     engines = build_ppo_engines(spec.model_dir, cfg) if impl == "deepspeed" else torch_ppo_engines(spec.model_dir, cfg)
     learner = PPOLearner(engines, cfg)
     batch = synthetic_batch(engines.policy.module.config.vocab_size, spec.batch_size, spec.prompt_len, spec.completion_len)
+    batch = replace(batch, group_ids=torch.arange(len(batch)) // 4)  # four samples per prompt
     first = learner.update(batch)
     conn.send(None)
     times = []
@@ -131,19 +135,27 @@ def _worker(conn, spec: BenchSpec, impl: str) -> None:
         times.append(time.perf_counter() - start)
         conn.send(None)
     per_update = statistics.median(times)
-    conn.send({"size": spec.size, "impl": impl, "zero": spec.zero, "s_per_update": per_update,
+    conn.send({"size": spec.size, "impl": impl, "estimator": spec.estimator, "zero": spec.zero,
+               "s_per_update": per_update,
                "tokens_per_s": float(batch.attention_mask.sum()) / per_update,
                "peak_rss_mb": _rss_mb(), "rss_before_models_mb": rss_before,
                "first_policy_loss": first.policy_loss, "first_value_loss": first.value_loss})
 
 
 def compare(spec: BenchSpec, impls: tuple[str, ...] = ("torch", "deepspeed")) -> list[dict]:
-    """Run the sides in spawned processes, alternating timed updates between them."""
+    """Plain torch against DeepSpeed on one spec."""
+    return compare_sides([(impl, spec) for impl in impls])
+
+
+def compare_sides(sides: list[tuple[str, BenchSpec]]) -> list[dict]:
+    """Run the sides (engine kind, spec) in spawned processes, alternating timed updates
+    between them so every side sees the same machine load."""
     ctx = multiprocessing.get_context("spawn")
-    conns, procs = [], []
-    for impl in impls:
+    conns, procs, impls = [], [], [f"{impl} ({spec.estimator})" for impl, spec in sides]
+    spec = sides[0][1]
+    for impl, side_spec in sides:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, spec, impl), daemon=True)
+        proc = ctx.Process(target=_worker, args=(child, side_spec, impl), daemon=True)
         proc.start()
         child.close()  # the side's end lives in the side only: its death is an EOF here, not a hang
         conns.append(parent)

@@ -33,3 +33,19 @@ def test_bench_verb_is_registered(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "learner", "--help"])
     assert "--zero" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_learner_per_estimator(tiny_model_dir, capsys):
+    argv = ["bench", "learner", "--estimators", "gae,grpo", "--steps", "1", "--batch-size", "8",
+            "--model", str(tiny_model_dir), "--json"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert [r["estimator"] for r in report["results"]] == ["gae", "grpo"] and report["baseline"] == "gae"
+    assert any(line.startswith("grpo ") for line in lines[:-1])
+    gae, grpo = report["results"]
+    assert gae["first_value_loss"] > 0 and grpo["first_value_loss"] == 0.0  # the critic-free side has none
+    assert report["ratios"]["grpo"]["peak_rss"] == pytest.approx(grpo["peak_rss_mb"] / gae["peak_rss_mb"])
+    assert main(["bench", "learner", "--estimators", "gae,ppo"]) == 2
+    assert "unknown ['ppo']" in capsys.readouterr().err
