@@ -108,11 +108,12 @@ def _critic(cfg: dict, log: MetricsLog, _run_dir: Path) -> list[tuple[str, str]]
 
 
 def _periodic_eval(cfg: dict, log: MetricsLog, _run_dir: Path) -> list[tuple[str, str]]:
-    """eval_every N: a held-out evaluation line at every N-th step and at the last one."""
+    """eval_every N: a held-out evaluation line at every N-th step and at the last one
+    (eval_every 0: none)."""
     iterations, every = int(cfg.get("iterations", 0)), int(cfg.get("eval_every", 0) or 0)
     if not iterations:
         return []
-    wanted = {s for s in range(iterations) if every and (s + 1) % every == 0} | {iterations - 1}
+    wanted = {s for s in range(iterations) if (s + 1) % every == 0} | {iterations - 1} if every else set()
     got = {r["step"] for r in log.evals if r.get(EVAL_KEY) is not None}
     if got != wanted:
         return [("eval-every", f"{EVAL_KEY} logged at steps {sorted(got)}, expected {sorted(wanted)} "

@@ -141,7 +141,8 @@ def draw(groups: dict[str, list[RunCurves]], out: Path, title: str = "") -> Path
     legend = axes.flat[len(PANELS)]
     legend.axis("off")
     handles, labels = panels["eval"].get_legend_handles_labels()
-    legend.legend(handles, labels, loc="center", title="mean over seeds; shaded: min-max")
+    several = any(len(runs) > 1 for runs in groups.values())
+    legend.legend(handles, labels, loc="center", title="mean over seeds; shaded: min-max" if several else None)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -163,7 +164,8 @@ def _draw_series(ax, runs: list[RunCurves], key: str, label: str, color: str) ->
     if not kept:
         return
     x = [p[0] for p in kept]
-    ax.plot(x, [sum(v) / len(v) for _, v in kept], color=color, label=label)
+    marker = "o" if len(x) <= 20 else None  # a short run's few points stay visible
+    ax.plot(x, [sum(v) / len(v) for _, v in kept], color=color, label=label, marker=marker, markersize=3)
     if len(runs) > 1:
         ax.fill_between(x, [min(v) for _, v in kept], [max(v) for _, v in kept], color=color, alpha=0.2)
 

@@ -252,10 +252,12 @@ class PeriodicEval:
                          "eval/heldout_sandbox_errors": figures["sandbox_errors"].get("heldout", 0)})
 
     def log_final(self, after: dict) -> None:
-        """The evaluation after RL on the same curve, at the last iteration's step."""
-        if self.iterations and self.iterations - 1 not in self.done and after.get("heldout") is not None:
-            self._log(self.iterations - 1, {self.KEY: after.get("heldout"),
-                                            "eval/transfer_pass@1": after.get("transfer")})
+        """With periodic evaluations on, the evaluation after RL joins their curve at the
+        last iteration's step (without them the metrics file keeps one line per iteration)."""
+        if not self.every or not self.iterations or after.get("heldout") is None:
+            return
+        if self.iterations - 1 not in self.done:
+            self._log(self.iterations - 1, {self.KEY: after["heldout"], "eval/transfer_pass@1": after.get("transfer")})
 
     def _log(self, step: int, metrics: dict) -> None:
         self.logger.log(step, metrics)
