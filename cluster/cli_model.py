@@ -18,6 +18,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     init.add_argument("--arch", choices=ARCHS, default="llama")
     init.add_argument("--tied-embeddings", action="store_true", help="share input and output embeddings")
     init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--chat", action="store_true",
+                      help="give the tokenizer ChatML turn markers and a chat template (an instruct model's format)")
     init.set_defaults(run=run_init)
 
 
@@ -25,9 +27,9 @@ def run_init(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     from models.tiny import init_model
 
-    out = init_model(args.out, args.size, args.arch, args.tied_embeddings, args.seed)
+    out = init_model(args.out, args.size, args.arch, args.tied_embeddings, args.seed, chat=args.chat)
     manifest = json.loads((out / MANIFEST).read_text())
     print(f"wrote {args.size} {args.arch} model ({manifest['parameters']:,} parameters, "
-          f"vocab {manifest['vocab_size']}, tied={args.tied_embeddings}) to {out} "
+          f"vocab {manifest['vocab_size']}, tied={args.tied_embeddings}, chat template={args.chat}) to {out} "
           f"in {time.perf_counter() - start:.1f}s")
     return 0

@@ -71,8 +71,11 @@ def evaluate(problems: Sequence[Problem], tokenizer, rollout, executors, n: int,
     """Sample with `rollout` (a RolloutPool) under the rollout config's sampling (the
     training one: temperature, top-p, length, stop strings), judge with `executors` (an
     ExecutorPool); judging starts as soon as each problem's samples come back."""
-    prompts = {p.id: build_prompt(p, tokenizer) for p in problems}
-    requests = sampling.requests([prompts[p.id].input_ids for p in problems], [p.id for p in problems], seed, n=n)
+    fmt = sampling.prompt_style()
+    prompts = {p.id: build_prompt(p, tokenizer, fmt=fmt) for p in problems}
+    stop = prompts[problems[0].id].stop if problems else ()
+    requests = sampling.requests([prompts[p.id].input_ids for p in problems], [p.id for p in problems], seed, n=n,
+                                 stop=stop)
     by_id = {p.id: p for p in problems}
 
     def submissions():

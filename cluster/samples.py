@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 
 from core.rollout import LENGTH
 from core.verdict import COMPILE_ERROR, PASS, SANDBOX_ERROR
+from cluster.observation import Observation, observe
 from curriculum.fgo import COVERAGE_UNKNOWN, fgo_mask
 from curriculum.state import StageResult
 
@@ -43,6 +44,8 @@ class Sample:
     coverage_unknown: bool = False  # FGO kept every token for want of coverage
     cut: bool = False  # stopped by rollout.max_new_tokens (finish reason "length")
     overlong_penalty: float = 0.0  # already subtracted from `reward` (learner.overlong_penalty)
+    outside_code: int = 0  # completion tokens after the code that ran (closing fence, EOS): kept by FGO
+    observed: Observation | None = None  # what the rollout table and `execrl inspect` show (cluster/observation.py)
 
     @property
     def sandbox_error(self) -> bool:
@@ -59,6 +62,8 @@ class Sample:
         for name in ("prompt_ids", "completion_ids", "logprobs"):
             row[name] = tuple(row[name])
         row["reward"] = float("nan") if row["reward"] is None else float(row["reward"])
+        if isinstance(row.get("observed"), dict):
+            row["observed"] = Observation.from_json(row["observed"])
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
@@ -68,17 +73,18 @@ def judged_sample(tokenizer, problem, prompt, assignment, completion, result, fg
     over-length penalty), verdict and, with FGO, the mask."""
     if result.problem_id != problem.id:
         raise RuntimeError(f"a result for problem {result.problem_id!r} was paired with a completion of {problem.id!r}")
-    keep, unknown = None, False
+    keep, unknown, outside, mask = None, False, 0, None
     if fgo and result.verdict != SANDBOX_ERROR:
         mask = fgo_mask(tokenizer, completion.token_ids, prompt.prefix, result.executed_lines,
                         result.executable_lines, compiled=result.verdict != COMPILE_ERROR,
-                        coverage_known=result.coverage_known)
-        keep, unknown = list(mask.keep), mask.reason == COVERAGE_UNKNOWN
+                        coverage_known=result.coverage_known, code=completion.text)
+        keep, unknown, outside = list(mask.keep), mask.reason == COVERAGE_UNKNOWN, mask.outside_code
     reward = float("nan") if result.reward is None else float(result.reward) - penalty
     return Sample(tuple(prompt.input_ids), tuple(completion.token_ids), completion.text, reward, keep, result.verdict,
                   problem.id, assignment.stage, problem.difficulty, completion.policy_version + version_offset,
                   tuple(completion.logprobs), unknown, completion.finish_reason == LENGTH,
-                  penalty if result.reward is not None else 0.0)
+                  penalty if result.reward is not None else 0.0, outside,
+                  observe(problem, prompt, assignment, completion.text, result, mask))
 
 
 def stage_results(samples: Iterable[Sample]) -> list[StageResult]:
@@ -105,6 +111,7 @@ def sample_metrics(samples: Sequence[Sample]) -> dict[str, float]:
         "sandbox_errors": len(samples) - len(judged),
         "masked_token_fraction": sum(masked) / len(masked) if masked else 0.0,
         "fgo/coverage_unknown_samples": sum(s.coverage_unknown for s in samples),
+        "fgo/outside_code_tokens": sum(s.outside_code for s in samples),
         "generated_samples": len(samples),
         "generated_tokens": sum(len(s.completion_ids) for s in samples),
         "overlong/cut_fraction": sum(s.cut for s in samples) / max(1, len(samples)),

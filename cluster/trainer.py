@@ -345,9 +345,11 @@ class PPOIteration:
         in: the batch, its trimming and the update's shuffle are then the same in every
         run with the same seeds.  Each round has its own seeds."""
         r, step = self.cfg.rollout, draw.step
-        prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start) for pid in ids}
+        fmt = r.prompt_style()
+        prompts = {pid: build_prompt(self.problems[pid], self.tokenizer, draw.assignments[pid].start, fmt=fmt)
+                   for pid in ids}
         seed = self.cfg.seed * 1_000_003 + step * 1009 + round_ * 7_919_993
-        requests = r.requests([prompts[pid].input_ids for pid in ids], ids, seed=seed)
+        requests = r.requests([prompts[pid].input_ids for pid in ids], ids, seed=seed, stop=prompts[ids[0]].stop)
         pending, gen_done = [], [0.0]
         t0 = time.perf_counter()
 

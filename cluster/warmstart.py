@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from transformers import AutoTokenizer
@@ -18,7 +19,7 @@ from transformers import AutoTokenizer
 from cluster.config import TrainConfig
 from core.problem import Problem
 from core.settings import to_dict
-from curriculum.prompt import build_prompt
+from curriculum.prompt import PromptFormat, build_prompt, chat_fence_ids
 from learner.batches import SFTBatch
 from learner.export import export_hf
 from learner.sft import SFTTrainer
@@ -38,8 +39,12 @@ def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=p
     if cfg.learner.sft.steps == 0:
         return base_model
     engine = {k: getattr(cfg.learner, k) for k in SFT_ENGINE_KEYS}
-    key = json.dumps({"base": base_model, "sft": to_dict(cfg.learner.sft), "engine": engine, "data": cfg.data.sft,
-                      "data_seed": cfg.data.seed, "seed": cfg.seed, "problems": len(problems)}, sort_keys=True)
+    parts = {"base": base_model, "sft": to_dict(cfg.learner.sft), "engine": engine, "data": cfg.data.sft,
+             "data_seed": cfg.data.seed, "seed": cfg.seed, "problems": len(problems)}
+    fmt = cfg.rollout.prompt_style()
+    if fmt.uses_chat(AutoTokenizer.from_pretrained(base_model)):  # the plain format's keys stay as they were
+        parts["prompt"] = asdict(fmt)
+    key = json.dumps(parts, sort_keys=True)
     target = model_cache(cfg.model) / f"sft-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     if (target / "config.json").is_file():
@@ -73,7 +78,8 @@ def train_sft(cfg: TrainConfig, base_model: str, problems: list[Problem], target
     """Fine-tune `base_model` on the problems' canonical solutions and save it at `target`
     (written beside it first and renamed, so a crash never leaves a half model there)."""
     tokenizer = AutoTokenizer.from_pretrained(base_model)
-    pairs = [_pair(p, tokenizer) for p in problems if p.canonical_solution]
+    fmt = cfg.rollout.prompt_style()
+    pairs = [_pair(p, tokenizer, fmt) for p in problems if p.canonical_solution]
     trainer = SFTTrainer.from_pretrained(base_model, cfg.learner)
     rng = random.Random(cfg.seed)
     size, start = cfg.learner.sft.batch_size, time.perf_counter()
@@ -90,9 +96,21 @@ def train_sft(cfg: TrainConfig, base_model: str, problems: list[Problem], target
     staging.rename(final)
 
 
-def _pair(problem: Problem, tokenizer) -> tuple[list[int], list[int]]:
-    """Prompt at position 0 (masked out of the loss) and the rest of the solution + EOS."""
-    prompt = build_prompt(problem, tokenizer)
+def _pair(problem: Problem, tokenizer, fmt: PromptFormat) -> tuple[list[int], list[int]]:
+    """Prompt at position 0 (masked out of the loss) and the rest of the solution + EOS.
+
+    In the chat format the target is the assistant's Markdown answer, a fenced code
+    block: the opening fence (not in the prompt here, so the model learns to open the
+    block itself; tokenised as the rollout pre-fills it), the solution, the closing
+    fence, EOS.  Rollouts pre-fill the opening fence and stop at the closing one."""
+    prompt = build_prompt(problem, tokenizer, fmt=fmt)
     rest = problem.canonical_solution[len(prompt.prefix):]
-    target = tokenizer(rest, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
-    return list(prompt.input_ids), target
+    if not prompt.chat:
+        return list(prompt.input_ids), tokenizer(rest, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    lo, _ = prompt.prefix_span
+    fence = chat_fence_ids(tokenizer, fmt.fence)
+    head = list(prompt.input_ids[: lo - len(fence)])
+    close = ("" if (prompt.prefix + rest).endswith("\n") else "\n") + fmt.closing_fence
+    body = [list(tokenizer(text, add_special_tokens=False).input_ids) if text else []
+            for text in (prompt.prefix, rest, close)]  # split where the rollout's prompt splits
+    return head, fence + body[0] + body[1] + body[2] + [tokenizer.eos_token_id]

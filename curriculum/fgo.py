@@ -23,7 +23,9 @@ token:
     with, and an empty executed set would otherwise mask everything but EOS.
 
 `render_mask` shows a mask for debugging (masked runs inside ⟦ ⟧, or dimmed with ANSI
-codes) and `masked_fraction` is the share of masked tokens, for logging.
+codes) and `masked_fraction` is the share of masked tokens, for logging.  `masked_spans`
+is the mask without the tokenizer (character spans of the completion), what run logs
+keep; `mark_spans` renders those spans as `render_mask` renders the mask.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class TokenMask:
     program: str
     completion: str
     reason: str
+    outside_code: int = 0  # tokens after the code the executors ran (kept)
 
     @property
     def masked_fraction(self) -> float:
@@ -66,19 +69,29 @@ def compiles(program: str) -> bool:
 
 def fgo_mask(tokenizer, completion_ids: Sequence[int], prefix: str, executed: Iterable[int],
              executable: Iterable[int], *, compiled: bool | None = None,
-             coverage_known: bool = True) -> TokenMask:
+             coverage_known: bool = True, code: str | None = None) -> TokenMask:
     """Keep/mask flags for the completion tokens; `compiled=None` compiles the program here;
-    `coverage_known=False` (the executor's `ExecutionResult.coverage_known`) keeps every token."""
+    `coverage_known=False` (the executor's `ExecutionResult.coverage_known`) keeps every token.
+
+    `code` is the part of the completion the executors ran (the completion cut before a
+    stop string, e.g. the chat format's closing fence); None: all of it.  Tokens that
+    start past it (the closing fence, prose after it, EOS) are not code: they are kept,
+    like EOS, because where the program ends is a decision about the whole program, and
+    counted (`TokenMask.outside_code`)."""
     ids = [int(i) for i in completion_ids]
     pieces = token_bytes(tokenizer, ids)
     data = b"".join(pieces)
+    code_end = len(data)
+    if code is not None and data.startswith(code.encode("utf-8")):
+        code_end = len(code.encode("utf-8"))
     completion = data.decode("utf-8", errors="replace")
-    program = prefix + completion
+    program = prefix + data[:code_end].decode("utf-8", errors="replace")
     prefix_bytes = prefix.encode("utf-8")
-    full = prefix_bytes + data
+    full = prefix_bytes + data[:code_end]
     newlines = [i for i, b in enumerate(full) if b == 0x0A]
-    starts = [len(prefix_bytes) + s for s in accumulate((len(p) for p in pieces), initial=0)][:-1]
-    token_lines = tuple(line_of_byte(newlines, s) for s in starts)
+    offsets = list(accumulate((len(p) for p in pieces), initial=0))[:-1]
+    inside = [offset < code_end for offset in offsets]
+    token_lines = tuple(line_of_byte(newlines, len(prefix_bytes) + s) for s in offsets)
     ran = set(executed)
     runnable = set(executable) | ran
     if compiled is None:
@@ -93,8 +106,8 @@ def fgo_mask(tokenizer, completion_ids: Sequence[int], prefix: str, executed: It
         decide = deciders(program, runnable)
         special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
         keep = []
-        for token_id, line in zip(ids, token_lines):
-            decider = decide[line] if line < len(decide) else None
+        for token_id, line, code_token in zip(ids, token_lines, inside):
+            decider = decide[line] if code_token and line < len(decide) else None
             keep.append(token_id in special or decider is None or decider in ran)
         reason = COVERAGE
     return TokenMask(
@@ -104,6 +117,7 @@ def fgo_mask(tokenizer, completion_ids: Sequence[int], prefix: str, executed: It
         program=program,
         completion=completion,
         reason=reason,
+        outside_code=sum(not x for x in inside),
     )
 
 
@@ -136,4 +150,35 @@ def render_mask(mask: TokenMask, style: str = "brackets") -> str:
         out.append(piece + sep)
     if inside:
         out.append(close)
+    return "".join(out)
+
+
+def masked_spans(mask: TokenMask) -> tuple[tuple[int, int], ...]:
+    """The masked runs as [start, end) character offsets into the completion text (the
+    concatenated display pieces): a few integers per sample, so run logs and `execrl
+    inspect` can show what FGO left out of the loss without the tokenizer."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for piece, keep in zip(mask.pieces, mask.keep):
+        end = pos + len(piece)
+        if not keep and end > pos:
+            if spans and spans[-1][1] == pos:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((pos, end))
+        pos = end
+    return tuple(spans)
+
+
+def mark_spans(text: str, spans: Iterable[tuple[int, int]], open_: str = "⟦", close: str = "⟧") -> str:
+    """`text` with each span wrapped in `open_`/`close`: `render_mask`'s "brackets" view
+    rebuilt from `masked_spans` (spans past the end of `text` are clipped)."""
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        start, end = max(start, pos), min(end, len(text))
+        if start >= end:
+            continue
+        out += [text[pos:start], open_, text[start:end], close]
+        pos = end
+    out.append(text[pos:])
     return "".join(out)

@@ -23,5 +23,6 @@ class ModelConfig(ConfigSection):
     init_size: Literal["tiny", "small"] = "tiny"
     arch: Literal["llama", "qwen2"] = "llama"
     tied_embeddings: bool = False
+    chat: bool = False  # the tiny model's tokenizer gets a chat template (instruct-model prompts)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     cache_dir: str = "~/.cache/execrl"

@@ -30,14 +30,14 @@ def resolve_model(cfg: ModelConfig, seed: int = 0) -> str:
     if cfg.path is not None:
         return check_model_path(cfg.path)
     cache = model_cache(cfg)
-    name = f"{cfg.init_size}-{cfg.arch}-{'tied' if cfg.tied_embeddings else 'untied'}-seed{seed}"
+    name = f"{cfg.init_size}-{cfg.arch}-{'tied' if cfg.tied_embeddings else 'untied'}{'-chat' if cfg.chat else ''}-seed{seed}"
     target = cache / name
     if (target / MANIFEST).is_file():
         return str(target)
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
     try:
-        init_model(staging, cfg.init_size, cfg.arch, cfg.tied_embeddings, seed)
+        init_model(staging, cfg.init_size, cfg.arch, cfg.tied_embeddings, seed, chat=cfg.chat)
         try:
             staging.rename(target)  # atomic: concurrent makers never see half a model
         except OSError:

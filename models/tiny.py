@@ -52,21 +52,23 @@ def init_model(
     tied_embeddings: bool = False,
     seed: int = 0,
     corpus: Iterable[str] | None = None,
+    chat: bool = False,
 ) -> Path:
-    """Train a tokenizer, build a random-init model, save both to `out_dir`; return it."""
+    """Train a tokenizer, build a random-init model, save both to `out_dir`; return it.
+    `chat` gives the tokenizer a chat template (an instruct model's prompt format)."""
     if size not in SIZES:
         raise ValueError(f"unknown model size {size!r}; choose one of {', '.join(SIZES)}")
     if arch not in ARCHS:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     spec = SIZES[size]
     out = Path(out_dir)
-    tokenizer = train_tokenizer(corpus if corpus is not None else default_corpus(seed), spec.vocab_size)
+    tokenizer = train_tokenizer(corpus if corpus is not None else default_corpus(seed), spec.vocab_size, chat=chat)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(build_config(spec, arch, tied_embeddings, tokenizer))
     out.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(out)
     model.save_pretrained(out)
-    manifest = {"size": size, "arch": arch, "tied_embeddings": tied_embeddings, "seed": seed,
+    manifest = {"size": size, "arch": arch, "tied_embeddings": tied_embeddings, "seed": seed, "chat": chat,
                 "parameters": count_parameters(model), **asdict(spec)}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out

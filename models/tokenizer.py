@@ -18,6 +18,11 @@ from transformers import PreTrainedTokenizerFast
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 SPECIAL_TOKENS = [EOS, PAD]
+CHAT_TOKENS = ["<|im_start|>", "<|im_end|>"]
+# ChatML: each message is <|im_start|>role\ncontent<|im_end|>\n; the assistant's turn is
+# opened by the generation prompt and ends with EOS (what SFT trains it to emit).
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 def stdlib_source_sample(max_bytes: int = 2_000_000) -> Iterator[str]:
@@ -54,8 +59,10 @@ def default_corpus(seed: int = 0) -> Iterator[str]:
     yield from stdlib_source_sample()
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """A byte-level BPE tokenizer with EOS and PAD specials, wrapped for transformers."""
+def train_tokenizer(texts: Iterable[str], vocab_size: int, chat: bool = False) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer with EOS and PAD specials, wrapped for transformers;
+    `chat` adds ChatML's turn markers as special tokens and its chat template, as an
+    instruct model's tokenizer has."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -63,16 +70,20 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
         min_frequency=2,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=SPECIAL_TOKENS + (CHAT_TOKENS if chat else []),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(
+    wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS,
         bos_token=EOS,
         pad_token=PAD,
         clean_up_tokenization_spaces=False,
         model_max_length=4096,
+        **({"additional_special_tokens": CHAT_TOKENS} if chat else {}),
     )
+    if chat:
+        wrapped.chat_template = CHATML
+    return wrapped

@@ -13,6 +13,16 @@ def test_defaults_equal_shipped_tiny_yaml():
     assert load_config(CONFIG_DIR / "tiny.yaml") == load_config() == TrainConfig()
 
 
+
+def test_tiny_yaml_lists_every_key():
+    """It says it holds the defaults: a key missing from it would hide a setting."""
+    import yaml
+
+    from core.settings import to_dict
+
+    assert yaml.safe_load((CONFIG_DIR / "tiny.yaml").read_text()) == to_dict(TrainConfig())
+
+
 def test_paper_config_has_the_papers_settings():
     cfg = load_config(CONFIG_DIR / "deepseek-coder-6.7b.yaml")
     assert cfg.rollout.samples_per_prompt == 16

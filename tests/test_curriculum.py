@@ -448,16 +448,16 @@ def test_chat_prompt_puts_the_prefix_in_the_assistant_turn(tokenizer):
     tok.chat_template = CHAT_TEMPLATE
     p = problem(SOLUTION, statement="Sum the positive numbers.")
     start = find_start_points(SOLUTION).conditionals[0]  # the `for`, line 4
-    prompt = build_prompt(p, tok, start)
-    assert prompt.chat
+    prompt = build_prompt(p, tok, start, fence="")
+    assert prompt.chat and prompt.stop == ()
     head = "<|im_start|>user\nSum the positive numbers.<|im_end|>\n<|im_start|>assistant\n"
     assert prompt.head == head and prompt.text == head + "def f(xs):\n    # café 😀\n    total = 0"
     lo, hi = prompt.prefix_span
     assert decode(tok, prompt.input_ids[lo:hi]) == prompt.prefix == "def f(xs):\n    # café 😀\n    total = 0"
     assert "😀" in prompt.prefix
     assert decode(tok, prompt.input_ids[:lo]) == head
-    fenced = build_prompt(p, tok, start, fence="```python\n")
-    assert fenced.head == head + "```python\n"
+    fenced = build_prompt(p, tok, start)  # the default format pre-fills the fence and stops at the closing one
+    assert fenced.head == head + "```python\n" and fenced.stop == ("```",)
     lo, hi = fenced.prefix_span
     assert decode(tok, fenced.input_ids[lo:hi]) == fenced.prefix
     plain = build_prompt(p, tok, start, chat=False)
