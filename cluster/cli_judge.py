@@ -17,7 +17,7 @@ from problems.load import load_problems
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("judge", help="judge samples against their problems' tests in the sandbox")
     add_problem_arguments(parser)
-    parser.add_argument("--samples", required=True, help="JSON lines with problem_id and code or completion")
+    parser.add_argument("--samples", required=True, help="JSON lines with problem_id and one of code, completion or response (a chat answer)")
     parser.add_argument("--out", default=None, help="write one JSON result per sample here, in sample order")
     parser.add_argument("--workers", type=int, default=2, help="parallel sandbox slots (default 2)")
     parser.add_argument("--no-coverage", action="store_true", help="skip line coverage")
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
         layers = judge.layers
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
-            for result in results:
-                f.write(json.dumps(result.to_dict()) + "\n")
+            for submission, result in zip(submissions, results):
+                f.write(json.dumps({**result.to_dict(), "judged": submission.judged}) + "\n")
     print(summary(results, [s.problem.difficulty for s in submissions], layers))
     return 0
 

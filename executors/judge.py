@@ -29,10 +29,13 @@ REFERENCE_TIMEOUT_S = 20.0
 
 @dataclass(frozen=True)
 class Submission:
-    """One program to judge: the problem it answers and its full source."""
+    """One program to judge: the problem it answers and its full source; `judged` says
+    where the program came from (a sample's `code`, its `completion` after the starter
+    code, or the code block a chat `response` gave, with the rule that picked it)."""
 
     problem: Problem
     program: str
+    judged: str = "code"
 
 
 def program_from_completion(problem: Problem, completion: str) -> str:

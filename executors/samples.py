@@ -1,4 +1,6 @@
-"""Reading `execrl judge` sample files: JSON lines with problem_id and code or completion."""
+"""Reading `execrl judge` sample files: JSON lines with problem_id and one of `code` (the
+whole program), `completion` (appended to the problem's starter code) or `response` (a
+whole chat answer: the program is its code block, chosen by core/answers.py's rules)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import re
 from pathlib import Path
 
 from core.problem import Problem, ProblemFormatError
+from core.answers import extract_program
 from executors.judge import Submission, program_from_completion
 
 
@@ -89,8 +92,15 @@ def _submission(line: str, problems: ProblemIndex, where: str) -> Submission:
     problem = problems.get(str(pid))
     if problem is None:
         raise ProblemFormatError(f"{where}: {problems.unknown_message(pid)}")
+    given = [k for k in ("code", "completion", "response") if k in record]
+    if len(given) > 1:
+        raise ProblemFormatError(f"{where}: has {' and '.join(map(repr, given))}; give exactly one of them")
     if isinstance(record.get("code"), str):
-        return Submission(problem, record["code"])
+        return Submission(problem, record["code"], "code")
     if isinstance(record.get("completion"), str):
-        return Submission(problem, program_from_completion(problem, record["completion"]))
-    raise ProblemFormatError(f"{where}: needs a string 'code' (whole program) or 'completion' (appended to the prompt)")
+        return Submission(problem, program_from_completion(problem, record["completion"]), "completion")
+    if isinstance(record.get("response"), str):
+        extracted = extract_program(record["response"], problem.entry_point)
+        return Submission(problem, extracted.code, f"response:{extracted.rule}")
+    raise ProblemFormatError(f"{where}: needs a string 'code' (whole program), 'completion' (appended to the "
+                             f"prompt) or 'response' (a chat answer: its code block is judged)")

@@ -25,7 +25,29 @@ def test_judge_cli_writes_results_in_sample_order(tmp_path, capsys):
     assert "pass rate 0.857" in printed and "compile_error 1" in printed
 
 
+def test_judge_cli_judges_chat_answers_and_says_what_it_judged(tmp_path):
+    problem = load_problems("humaneval").problems[2]  # truncate_number
+    solution = problem.canonical_solution
+    rows = [
+        {"problem_id": problem.id, "response": f"Here you go.\n```python\n{solution}```\nIt works:\n"
+                                              f"```python\nprint(truncate_number(3.5))\n```\n"},
+        {"problem_id": problem.id, "response": f"Cut short:\n```python\n{solution}"},
+        {"problem_id": problem.id, "response": solution},
+        {"problem_id": problem.id, "response": "```python\ndef truncate_number(number):\n    return 0.5\n```"},
+        {"problem_id": problem.id, "code": solution},
+    ]
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "r.jsonl"
+    assert main(["judge", "--problems", "humaneval", "--samples", str(samples), "--out", str(out)]) == 0
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["judged"] for r in results] == ["response:block_defining_entry_point", "response:unterminated_block",
+                                              "response:whole_answer", "response:block_defining_entry_point", "code"]
+    assert [r["passed"] for r in results] == [True, True, True, False, True]
+
+
 @pytest.mark.parametrize("line, message", [
+    ('{"problem_id": "HumanEval/0", "code": "x", "response": "y"}', "give exactly one of them"),
     ('{"problem_id": "nope", "code": ""}', "unknown problem_id 'nope'"),
     ('{"problem_id": "HumanEval/0"}', "needs a string 'code'"),
     ("not json", "not valid JSON"),
