@@ -43,6 +43,23 @@ class WandbConfig(ConfigSection):
 
 
 @dataclass
+class ObserveConfig(ConfigSection):
+    """What a run shows beyond scalar curves (README: Watching a run).
+
+    table_every             the rollout table (rollouts.jsonl and a W&B table) at
+                            iterations 0, N, 2N, ... and the last; 0: never
+    table_rows              samples per table (reward-hacking examples first, then one
+                            per problem)
+    identical_min_problems  a completion counts as `hacking/identical_across_problems`
+                            when the batch holds it for this many distinct problems
+    """
+
+    table_every: int = field(default=10, metadata=rng(0))
+    table_rows: int = field(default=16, metadata=rng(1))
+    identical_min_problems: int = field(default=3, metadata=rng(2))
+
+
+@dataclass
 class ClusterConfig(ConfigSection):
     """Where the job runs: `address=None` starts a local Ray instance.
 
@@ -84,6 +101,7 @@ class TrainConfig(ConfigSection):
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    observe: ObserveConfig = field(default_factory=ObserveConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:

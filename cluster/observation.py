@@ -19,12 +19,17 @@ from dataclasses import asdict, dataclass, fields
 
 from cluster.hacking import program_hacks
 from core.problem import STDIO
-from core.verdict import PASS, SKIPPED, ExecutionResult
+from core.verdict import (MEMORY_LIMIT, PASS, RUNTIME_ERROR, SANDBOX_ERROR, SKIPPED, TIMEOUT, WRONG_ANSWER,
+                          ExecutionResult)
 from curriculum.fgo import TokenMask, masked_spans
 
 PREFIX_CHARS = 1500
 FIELD_CHARS = 300
 TEST_TIMES = 32
+TEST_VERDICTS = 128
+# One letter per test verdict, so a program's tests read at a glance ("PPPWT--").
+LETTERS = {PASS: "P", WRONG_ANSWER: "W", RUNTIME_ERROR: "R", TIMEOUT: "T", MEMORY_LIMIT: "M", SANDBOX_ERROR: "S",
+           SKIPPED: "-"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Observation:
     masked_spans       [start, end) character spans of the completion that FGO masked
                        (empty with FGO off, for a compile error, or without coverage)
     executed_lines     1-based program lines (prefix + completion) that some test ran
+    test_verdicts      one letter per test (LETTERS; the first TEST_VERDICTS tests)
     test_times         wall seconds of the first TEST_TIMES tests that ran
     judge_s            wall seconds of all its tests together (the executors' time)
     """
@@ -63,6 +69,7 @@ class Observation:
     executed_lines: tuple[int, ...]
     tests_passed: int
     tests_total: int
+    test_verdicts: str
     test_times: tuple[float, ...]
     judge_s: float
     failing: FailingTest | None
@@ -96,6 +103,7 @@ def observe(problem, prompt, assignment, text: str, result: ExecutionResult, mas
         masked_spans=masked_spans(mask) if mask is not None else (),
         executed_lines=tuple(result.executed_lines),
         tests_passed=sum(t.verdict == PASS for t in result.tests), tests_total=len(result.tests),
+        test_verdicts="".join(LETTERS.get(t.verdict, "?") for t in result.tests[:TEST_VERDICTS]),
         test_times=tuple(round(t.time_s, 4) for t in ran[:TEST_TIMES]),
         judge_s=round(sum(t.time_s for t in ran), 4),
         failing=failing_test(result), error=cut(result.error),

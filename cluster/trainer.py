@@ -17,6 +17,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from cluster.config import TrainConfig
+from cluster.distributions import batch_distributions
+from cluster.hacking import hacking_counts
 from cluster.interrupts import Torn, deferred_interrupt
 from cluster.samples import Sample, judged_sample, sample_metrics, stage_results
 from core.problem import Problem
@@ -408,6 +410,8 @@ class PPOIteration:
         tokens = sum(len(s.completion_ids) for s in samples)
         return {
             **sample_metrics(samples),
+            **batch_distributions(samples),
+            **hacking_counts(samples, self.cfg.observe.identical_min_problems),
             **self._dynamic_sampling_metrics(current),
             "samples_dropped": dropped,
             "tokens_per_second": tokens / max(timings["generate"], 1e-9),
