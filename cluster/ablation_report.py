@@ -189,7 +189,8 @@ class VariantSummary:
 
 def summarise(runs: dict[str, dict[int, RunResult]], overrides: dict[str, list[str]]) -> dict[str, VariantSummary]:
     """Every variant with at least one finished run, in the order given."""
-    levels = sorted({lvl for by_seed in runs.values() for r in by_seed.values() for lvl in r.by_difficulty})
+    levels = sorted({lvl for by_seed in runs.values() for r in by_seed.values() for lvl in r.by_difficulty},
+                    key=_level_order)
     out = {}
     for name, by_seed in runs.items():
         if not by_seed:
@@ -207,6 +208,14 @@ def summarise(runs: dict[str, dict[int, RunResult]], overrides: dict[str, list[s
                 for b in BASELINES if b in runs and b != name},
             per_seed={r.seed: dict(r.pass_at_1) for r in rs})
     return out
+
+
+LEVELS = ("easy", "medium", "hard", "introductory", "interview", "competition")
+
+
+def _level_order(level: str) -> tuple[int, str]:
+    """Known difficulty names easiest first, then any others alphabetically."""
+    return (LEVELS.index(level), "") if level in LEVELS else (len(LEVELS), level)
 
 
 def _spread_all(values: list[int | None]) -> Spread:

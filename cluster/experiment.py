@@ -287,12 +287,28 @@ class Scheduler:
         pending: list[tuple[RunSpec, bool]] = []  # (spec, resume), decided, not started
         external: dict[int, int] = {}  # seed -> runs of it another process is writing
         running: list[_Running] = []
-        while waiting or pending or running:
-            waiting, external = self._decide(waiting, expected, pending, warm)
-            self._start_ready(pending, running, warm, external)
-            if not self._reap(running, warm) and (waiting or pending or running):
-                time.sleep(self.poll_s)
+        try:
+            while waiting or pending or running:
+                waiting, external = self._decide(waiting, expected, pending, warm)
+                self._start_ready(pending, running, warm, external)
+                if not self._reap(running, warm) and (waiting or pending or running):
+                    time.sleep(self.poll_s)
+        except KeyboardInterrupt:
+            self._let_runs_checkpoint(running)
+            raise
         return [self.outcomes[s.name] for s in specs]
+
+    def _let_runs_checkpoint(self, running: list[_Running]) -> None:
+        """Ctrl-C reached the runs too (one process group): each writes a checkpoint and
+        exits, and the next invocation resumes it.  Wait for that; a second Ctrl-C stops
+        waiting."""
+        if not running:
+            return
+        self.log(f"interrupted: waiting for {len(running)} run(s) to write their checkpoints (Ctrl-C to stop waiting)")
+        for r in running:
+            r.proc.wait()
+            r.log.close()
+            self.log(f"[{r.spec.name}] stopped (exit status {r.proc.returncode}); the next invocation resumes it")
 
     def _decide(self, waiting, expected, pending, warm) -> tuple[list[RunSpec], dict[int, int]]:
         still: list[RunSpec] = []

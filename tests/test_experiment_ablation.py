@@ -253,6 +253,24 @@ def test_scheduler_waits_for_a_run_another_process_writes(tmp_path):
     assert not (spec.run_dir / "train.log").exists()  # never touched
 
 
+def test_ctrl_c_lets_the_running_runs_finish_their_checkpoints(tmp_path, monkeypatch):
+    import cluster.experiment as experiment
+
+    specs = _fake_plan(tmp_path, [0], variants=("ppo", "stepcoder"))
+
+    def ctrl_c(_seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment.time, "sleep", ctrl_c)
+    logged: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        Scheduler(tmp_path, parallel=1, log=logged.append, busy=lambda _d: None).run(
+            specs, {s.name: {"seed": 0} for s in specs})
+    assert (specs[0].run_dir / "result.json").is_file()  # waited for, not abandoned
+    assert not specs[1].run_dir.exists()  # never started
+    assert any("[ppo seed0] stopped (exit status 0)" in line for line in logged), logged
+
+
 # -- statistics ---------------------------------------------------------------------------
 
 def test_spread_over_seeds():
@@ -324,6 +342,12 @@ def test_summary_and_table():
     assert "| ppo | - | - | +0.000 [+0.000, +0.000] |" in md
     assert "- `ppo`: learner.fgo=false" in md and "- a note" in md
     assert report.render_markdown({}, [], "T").startswith("# T\n\nNo run has finished yet.")
+
+
+def test_difficulties_are_listed_easiest_first():
+    runs = {"ppo": {0: _result("ppo", 0, 0.5, by_difficulty={"hard": 0.1, "easy": 0.9, "medium": 0.5, "odd": 0.2})}}
+    md = report.render_markdown(report.summarise(runs, {}), [])
+    assert "| variant | easy | medium | hard | odd |\n" in md and "| ppo | 0.900 | 0.500 | 0.100 | 0.200 |" in md
 
 
 # -- a run directory as execrl train writes it ----------------------------------------------
@@ -519,7 +543,16 @@ def test_quick_ablation_trains_every_variant_and_checks_the_mechanics(tmp_path):
     for v in VARIANTS:
         if v != "sft":
             assert (out / "runs" / v / "seed0" / "curves.png").read_bytes().startswith(PNG)
-    # Resumable: a second invocation keeps every finished run and trains nothing.
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stdout[-3000:]
-    assert set(json.loads(again.stdout.strip().splitlines()[-1])["runs"].values()) == {"done"}
+    # Resumable: a second invocation keeps every finished run; one without result.json but
+    # with checkpoints (as a crash after training leaves it) is resumed, not retrained,
+    # and evaluates no step twice.
+    stepcoder = out / "runs" / "stepcoder" / "seed0"
+    (stepcoder / "result.json").unlink()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-3000:]
+    runs = json.loads(again.stdout.strip().splitlines()[-1])["runs"]
+    assert runs.pop("stepcoder seed0") == "resumed" and set(runs.values()) == {"done"}
+    lines = [json.loads(line) for line in (stepcoder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "reward" in r] == [0, 1]
+    assert [r["step"] for r in lines if "eval/heldout_pass@1" in r] == [0, 1]
+    assert "resumed from" in (stepcoder / "train.log").read_text()
