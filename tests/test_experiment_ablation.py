@@ -439,6 +439,15 @@ def test_load_run_reads_figures_budget_and_per_problem_rows(tmp_path):
     assert report.load_run(tmp_path / "nothing", "x", 0) is None
 
 
+def test_saved_evaluations_keep_per_problem_rows():
+    """What the paired bootstrap resamples: each run's eval_*_rl.json reports carry them."""
+    from cluster.evaluate import EvalReport
+
+    rows = [{"problem_id": "p1", "difficulty": "easy", "n": 4, "correct": 1, "sandbox_errors": 0, "pass@1": 0.25}]
+    saved = json.loads(json.dumps(EvalReport(4, {1: 0.25}, {"easy": {1: 0.25}}, rows).to_dict()))
+    assert saved["per_problem"] == rows and saved["problems"] == 1
+
+
 # -- curves and execrl report ---------------------------------------------------------------
 
 def test_report_draws_a_runs_curves(tmp_path, capsys):
