@@ -4,7 +4,7 @@ network), to open in a browser or attach to a report.
 Colours carry meaning and are named here so the browser test can find them on a
 screenshot: MASKED_BG is the background of code FGO masked out of the loss, RAN and
 NOT_RUN the left border of lines a test did or did not execute, GIVEN_BG the canonical
-prefix's background.
+prefix's background (the charts use the verdict colours, none of these).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cluster.rollout_table import start_text
 
 MASKED_BG = "#f4a3a3"
 GIVEN_BG = "#e8e8e8"
-RAN = "#2e9d44"
-NOT_RUN = "#c0392b"
+RAN = "#1f8a5b"
+NOT_RUN = "#b03060"
 VERDICT_COLOURS = {"pass": "#2e9d44", "wrong_answer": "#e67e22", "runtime_error": "#c0392b", "timeout": "#8e44ad",
                    "memory_limit": "#6c3483", "compile_error": "#34495e", "sandbox_error": "#7f8c8d"}
 
@@ -55,8 +55,8 @@ def summary_html(s: RunSummary) -> str:
            "<h2>Verdict mix per step</h2>", verdict_chart(s.verdict_mix)]
     out += ["<h2>Most common failing tests</h2>",
             _table(["samples", "problem", "test", "verdict", "input", "expected", "actual / error"],
-                   [[f.count, f.problem_id, f.index + 1, f.verdict, _pre(f.example.get("input")),
-                     _pre(f.example.get("expected")), _pre(f.example.get("actual") or f.example.get("error"))]
+                   [[f.count, f.problem_id, f.index + 1, f.verdict, _repr(f.example.get("input")),
+                     _repr(f.example.get("expected")), _repr(f.example.get("actual") or f.example.get("error"))]
                     for f in s.failing_tests])]
     out += ["<h2>Slowest programs</h2>",
             _table(["judge s", "step", "problem", "sample", "verdict"],
@@ -153,22 +153,29 @@ def verdict_chart(mix: list[tuple[int, dict[str, int]]], width: int = 900, heigh
             + "".join(rects) + f"</svg><p class='legend'>{legend} (one bar per step, {mix[0][0]}..{mix[-1][0]})</p>")
 
 
-def stage_chart(h: ProblemHistory, width: int = 900, height: int = 120) -> str:
-    """The problem's stage at each visit (dots, green where a sample passed)."""
+def stage_chart(h: ProblemHistory, width: int = 900, row: int = 26) -> str:
+    """The problem's stage at each visit: one row per stage (the top one is position 0),
+    one dot per visit, green where a sample passed, red where none did."""
     if not h.visits:
         return ""
-    stages = max((h.num_stages or 1) - 1, max(s for v in h.visits for s in v.stages), 1)
+    top = max((h.num_stages or 1) - 1, max(s for v in h.visits for s in v.stages))
     first, last = h.visits[0].step, max(h.visits[-1].step, h.visits[0].step + 1)
-    dots = []
+    left, height = 150, row * (top + 1) + 24
+    parts = []
+    for stage in range(top + 1):
+        y = 12 + row * (top - stage) + row / 2
+        label = f"stage {stage}" + (" (position 0)" if stage == top and h.num_stages else "")
+        parts.append(f"<text x='4' y='{y + 4:.1f}' font-size='12'>{escape(label)}</text>"
+                     f"<line x1='{left}' x2='{width - 10}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>")
     for v in h.visits:
-        x = 20 + (width - 40) * (v.step - first) / (last - first)
-        for s in v.stages:
-            y = height - 20 - (height - 40) * s / stages
-            colour = RAN if v.passed else NOT_RUN
-            dots.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='5' fill='{colour}'><title>step {v.step}: stage {s}, "
-                        f"{v.passed}/{v.judged} passed</title></circle>")
-    axis = f"<text x='2' y='{height - 4}' font-size='11'>stage 0 … {stages} (position 0) over steps {first}..{last}</text>"
-    return f"<svg class='stages' width='{width}' height='{height}'>" + "".join(dots) + axis + "</svg>"
+        x = left + 10 + (width - left - 30) * (v.step - first) / (last - first)
+        for stage in v.stages:
+            y = 12 + row * (top - stage) + row / 2
+            colour = VERDICT_COLOURS["pass" if v.passed else "runtime_error"]
+            parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='6' fill='{colour}'><title>step {v.step}: stage "
+                         f"{stage}, {v.passed}/{v.judged} passed</title></circle>")
+    parts.append(f"<text x='{left}' y='{height - 2}' font-size='11'>steps {first} … {last}</text>")
+    return f"<svg class='stages' width='{width}' height='{height}'>" + "".join(parts) + "</svg>"
 
 
 def _table(head: list[str], rows: list[list]) -> str:
@@ -186,3 +193,8 @@ class _Raw(str):
 
 def _pre(text) -> _Raw:
     return _Raw("" if text is None else f"<code>{escape(str(text))}</code>")
+
+
+def _repr(text) -> _Raw:
+    """A test's input or output as Python writes it, so blank lines and spaces show."""
+    return _pre(None if text is None else repr(text))

@@ -4,10 +4,15 @@ result and FGO's mask, all through `cluster.samples.judged_sample` as the traine
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cluster.config import load_config
-from cluster.samples import Sample, judged_sample
+from cluster.distributions import batch_distributions
+from cluster.hacking import hacking_counts
+from cluster.metrics import MetricsLogger
+from cluster.samples import Sample, judged_sample, sample_metrics, stage_results
 from core.rollout import Completion
 from curriculum.prompt import build_prompt
 from curriculum.state import CurriculumState
@@ -15,6 +20,7 @@ from curriculum.state import CurriculumState
 # bundled/rl/count/0: "print how many of the integers on one line equal 8"; its stage 0
 # starts at the `for` on line 3 (prefix: lines 1-2), its stage 1 is the whole program.
 PROBLEM = "bundled/rl/count/0"
+OTHER = "bundled/rl/count/1"
 DEAD = "def never_called():\n    total = 0\n    return total\n"
 RIGHT = "\nfor x in nums:\n    if x == 8:\n        count += 1\nprint(count)\n"
 WRONG = "\nfor x in nums:\n    if x == 9:\n        count += 1\nprint(count)\n"
@@ -74,3 +80,32 @@ def judge():
 @pytest.fixture(scope="module")
 def problem():
     return bundled_problem()
+
+
+def write_run(run_dir, judge, tokenizer, checkpoint: bool = True) -> CurriculumState:
+    """Four iterations of two problems: PROBLEM passes at stage 0 and moves to stage 1
+    (position 0) after step 1, where a hack follows; OTHER keeps failing."""
+    problems = [bundled_problem(PROBLEM), bundled_problem(OTHER)]
+    cfg = load_config(None, ["iterations=4", "observe.table_every=2", "wandb.mode=disabled", "curriculum.window=4"])
+    curriculum = CurriculumState.from_problems(problems, cfg.curriculum)
+    logger = MetricsLogger(cfg, run_dir)
+    other_wrong = "\nfor x in nums:\n    print(x)\n"
+    for step in range(4):
+        stage = curriculum.current_stage(PROBLEM)
+        texts = [RIGHT + DEAD, RIGHT] if stage == 0 else [HACK, RIGHT.replace("\nfor", "nums = [int(x) for x in "
+                                                                                   "input().split()]\ncount = 0\nfor")]
+        batch = [judged(judge, tokenizer, problems[0], stage, t, version=step) for t in texts]
+        batch += [judged(judge, tokenizer, problems[1], 0, t, version=step) for t in (WRONG, other_wrong)]
+        curriculum.report(stage_results(batch), step)
+        logger.log_samples(step, batch)
+        summary = curriculum.summary()
+        logger.log(step, {**sample_metrics(batch), **batch_distributions(batch), **hacking_counts(batch, 3),
+                          "curriculum/fraction_at_position_0": summary["fraction_at_position_0"]})
+    logger.close()
+    if checkpoint:
+        path = run_dir / "checkpoints" / "step_000004"
+        path.mkdir(parents=True)
+        (path / "client_state.json").write_text(json.dumps({"step": 4, "client_state": {
+            "curriculum": curriculum.state_dict()}, "learner_state": {}}))
+        (run_dir / "checkpoints" / "latest").write_text("step_000004\n")
+    return curriculum

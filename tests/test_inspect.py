@@ -4,53 +4,13 @@ tests/test_observe_e2e.py)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from cluster.cli import main
-from cluster.config import load_config
-from cluster.distributions import batch_distributions
-from cluster.hacking import hacking_counts
 from cluster.inspect_run import problem_history, run_summary
-from cluster.metrics import MetricsLogger
 from cluster.program_view import COMPLETION, PREFIX, program_lines
 from cluster.run_files import load_run
-from cluster.samples import sample_metrics, stage_results
-from curriculum.state import CurriculumState
-from observe_helpers import (DEAD, HACK, PROBLEM, RIGHT, WRONG, bundled_problem, judge, judged,  # noqa: F401
-                             tokenizer)
-
-OTHER = "bundled/rl/count/1"
-
-
-def write_run(run_dir, judge, tokenizer, checkpoint: bool = True):
-    """Four iterations of two problems: PROBLEM passes at stage 0 and moves to stage 1
-    (position 0) after step 1, where a hack follows; OTHER keeps failing."""
-    problems = [bundled_problem(PROBLEM), bundled_problem(OTHER)]
-    cfg = load_config(None, ["iterations=4", "observe.table_every=2", "wandb.mode=disabled", "curriculum.window=4"])
-    curriculum = CurriculumState.from_problems(problems, cfg.curriculum)
-    logger = MetricsLogger(cfg, run_dir)
-    other_wrong = "\nfor x in nums:\n    print(x)\n"
-    for step in range(4):
-        stage = curriculum.current_stage(PROBLEM)
-        texts = [RIGHT + DEAD, RIGHT] if stage == 0 else [HACK, RIGHT.replace("\nfor", "nums = [int(x) for x in "
-                                                                                   "input().split()]\ncount = 0\nfor")]
-        batch = [judged(judge, tokenizer, problems[0], stage, t, version=step) for t in texts]
-        batch += [judged(judge, tokenizer, problems[1], 0, t, version=step) for t in (WRONG, other_wrong)]
-        curriculum.report(stage_results(batch), step)
-        logger.log_samples(step, batch)
-        summary = curriculum.summary()
-        logger.log(step, {**sample_metrics(batch), **batch_distributions(batch), **hacking_counts(batch, 3),
-                          "curriculum/fraction_at_position_0": summary["fraction_at_position_0"]})
-    logger.close()
-    if checkpoint:
-        path = run_dir / "checkpoints" / "step_000004"
-        path.mkdir(parents=True)
-        (path / "client_state.json").write_text(json.dumps({"step": 4, "client_state": {
-            "curriculum": curriculum.state_dict()}, "learner_state": {}}))
-        (run_dir / "checkpoints" / "latest").write_text("step_000004\n")
-    return curriculum
+from observe_helpers import OTHER, PROBLEM, judge, tokenizer, write_run  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="module")
