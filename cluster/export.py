@@ -85,13 +85,25 @@ def policy_weights(step: Path):
     return {name: tensor.to(dtype) for name, tensor in state.items()}
 
 
+def lora_scale_of(step: Path) -> float:
+    """alpha / r of the LoRA run that wrote checkpoint `step` (saved with the learner's state)."""
+    state = json.loads((step / "client_state.json").read_text()).get("learner_state", {})
+    if not state.get("lora_scale"):
+        raise ValueError(f"checkpoint {step} holds LoRA adapters but no lora_scale in client_state.json")
+    return float(state["lora_scale"])
+
+
 def export_checkpoint(step: Path, model_dir: str, out: str | Path) -> Path:
     """Write the policy of checkpoint `step` with `save_pretrained` (safetensors) and the
     tokenizer of `model_dir` into `out`."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from learner.lora import is_lora_state, merged_state_dict
+
     state = policy_weights(step)
+    if is_lora_state(state):  # adapters were trained: fold them into the base weights
+        state = merged_state_dict(state, lora_scale_of(step))
     config = AutoConfig.from_pretrained(model_dir)
     with torch.device("meta"):  # no second copy of the weights: the checkpoint's tensors are assigned
         model = AutoModelForCausalLM.from_config(config)

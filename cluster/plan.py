@@ -55,9 +55,10 @@ ELEMENT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 
 @dataclass(frozen=True)
 class Knobs:
-    """The settings a plan depends on; the alternatives the preflight suggests vary them.
-    `gradient_checkpointing` and `offload_optimizer` are not config keys yet: the plan
-    shows what they would save."""
+    """The settings a plan depends on (learner.gradient_checkpointing and
+    learner.offload_optimizer among them); the alternatives the preflight suggests vary
+    them.  LoRA (learner.lora_rank) is not planned: the policy is counted as fully
+    trained, an upper bound."""
 
     precision: str
     zero_stage: int
@@ -153,7 +154,8 @@ def make_plan(cfg, shape: ModelShape, source: str, gpu_memory_gib: float | None 
     ranks = max(1, learner.num_workers)
     seq = rollout.vllm_max_model_len or min(prompt_tokens + rollout.max_new_tokens, shape.max_positions)
     micro = max(1, min(learner.micro_batch_size, learner.minibatch_size // ranks))  # as learner/ds_config.py
-    knobs = Knobs(learner.precision, learner.zero_stage, ranks, micro, seq, critic=learner.uses_critic)
+    knobs = Knobs(learner.precision, learner.zero_stage, ranks, micro, seq, learner.gradient_checkpointing,
+                  learner.offload_optimizer, critic=learner.uses_critic)
     learner_on_gpu = learner.num_workers >= 1 and learner.gpus_per_worker > 0
     rollout_on_gpu = rollout.gpus_per_actor > 0
     e = ELEMENT_BYTES[learner.precision]
@@ -231,8 +233,8 @@ def _problems(plan: Plan, cfg, memory: float) -> list[str]:
 ALTERNATIVES = (  # (what to change, is it a config key today, the change)
     ("learner.zero_stage=3", True, {"zero_stage": 3}),
     ("learner.micro_batch_size=1", True, {"micro_batch": 1}),
-    ("gradient checkpointing (not a config key yet)", False, {"gradient_checkpointing": True}),
-    ("ZeRO-3 with optimizer offload to CPU (offload is not a config key yet)", False, {"offload_optimizer": True, "zero_stage": 3}),
+    ("learner.gradient_checkpointing=true", True, {"gradient_checkpointing": True}),
+    ("learner.zero_stage=3 learner.offload_optimizer=true", True, {"offload_optimizer": True, "zero_stage": 3}),
 )
 
 

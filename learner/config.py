@@ -59,6 +59,17 @@ class LearnerConfig(ConfigSection):
     extra generation rounds; `overlong_penalty` is subtracted from the reward of a
     completion cut by rollout.max_new_tokens, ramping in linearly over the last
     `overlong_buffer` tokens (0: only a cut completion is penalised, in full).
+
+    Memory, for large models (what `execrl plan` counts): `gradient_checkpointing`
+    recomputes activations in the backward pass (policy and critic); `offload_optimizer`
+    keeps Adam's states and the fp32 master weights on the CPU (ZeRO >= 1);
+    `offload_params` keeps ZeRO-3's parameter shards on the CPU between uses;
+    `offload_reference` does that for the frozen reference alone (ZeRO-3); `zero_init`
+    loads models under ZeRO-3 already partitioned (transformers' HfDeepSpeedConfig +
+    deepspeed.zero.Init), so no rank holds a full fp32 copy on the host; `lora_rank` > 0
+    trains LoRA adapters (peft) on `lora_target_modules` instead of the full policy
+    (learner/lora.py; rollouts and exports get merged weights).  `critic_path` starts
+    the critic from another (e.g. smaller) model directory with the same tokenizer.
     """
 
     zero_stage: int = field(default=0, metadata=rng(0, 3))
@@ -98,6 +109,15 @@ class LearnerConfig(ConfigSection):
     dynamic_sampling_max_rounds: int = field(default=2, metadata=rng(0))
     overlong_penalty: float = field(default=0.0, metadata=rng(0))
     overlong_buffer: int = field(default=0, metadata=rng(0))
+    gradient_checkpointing: bool = False
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    offload_reference: bool = False
+    zero_init: bool = True
+    lora_rank: int = field(default=0, metadata=rng(0))
+    lora_alpha: float = field(default=16.0, metadata=rng(0, exclusive_min=True))
+    lora_dropout: float = field(default=0.0, metadata=rng(0, 1))
+    lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     sft: SFTConfig = field(default_factory=SFTConfig)
 
     @property

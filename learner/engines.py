@@ -9,9 +9,10 @@ protocol to measure what DeepSpeed costs.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 from learner.dist import DistInfo, setup_distributed  # first: sets DS_ACCELERATOR before deepspeed loads
 
@@ -49,10 +50,46 @@ class PPOEngines:
         return {name: e for name, e in (("policy", self.policy), ("critic", self.critic)) if e is not None}
 
 
-def load_policy(path: str | Path) -> PreTrainedModel:
+def load_policy(path: str | Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     """The causal LM at `path`, loaded in fp32 (DeepSpeed casts for bf16/fp16 and keeps
-    fp32 master weights itself)."""
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    fp32 master weights itself), or in the training dtype when loaded partitioned."""
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+
+
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@contextmanager
+def partitioned_loading(cfg: LearnerConfig, dist: DistInfo, train: bool = True) -> Iterator[torch.dtype]:
+    """Under ZeRO-3 with `zero_init`, models loaded inside come out already partitioned
+    (transformers reads the live HfDeepSpeedConfig and loads under deepspeed.zero.Init):
+    no rank ever holds a full fp32 copy on the host.  Yields the dtype to load in: the
+    training precision's when active (zero.Init partitions in that dtype, and a model
+    loaded in another would mix both in its flat buffers), fp32 otherwise."""
+    active = cfg.zero_init and cfg.zero_stage == 3
+    if not active:
+        yield torch.float32
+        return
+    from transformers.integrations import HfDeepSpeedConfig
+
+    keep = HfDeepSpeedConfig(deepspeed_config(cfg, dist.world_size, cfg.minibatch_size, train=train))
+    try:
+        yield PRECISION_DTYPES[cfg.precision]
+    finally:
+        del keep  # transformers holds a weak reference: loading outside sees plain models again
+
+
+def prepared(module: nn.Module, cfg: LearnerConfig, policy: bool = False) -> nn.Module:
+    """Gradient checkpointing (learner.gradient_checkpointing) and, on the policy, LoRA."""
+    if cfg.gradient_checkpointing:
+        target = module.backbone if isinstance(module, ValueModel) else module
+        target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        target.config.use_cache = False
+    if policy and cfg.lora_rank > 0:
+        from learner.lora import apply_lora
+
+        module = apply_lora(module, cfg)
+    return module
 
 
 def train_engine(module: nn.Module, cfg: LearnerConfig, dist: DistInfo, *, lr: float, batch_size: int,
@@ -85,12 +122,17 @@ def build_ppo_engines(model_dir: str | Path, cfg: LearnerConfig, dist: DistInfo 
     """Policy and reference from `model_dir`; critic from `cfg.critic_path` or `model_dir`,
     only when the estimator uses one (a critic-free step holds two models, not three)."""
     dist = dist or setup_distributed()
-    policy = train_engine(load_policy(model_dir), cfg, dist, lr=cfg.lr, batch_size=cfg.minibatch_size)
+    with partitioned_loading(cfg, dist) as dtype:
+        policy_module = prepared(load_policy(model_dir, dtype), cfg, policy=True)
+    policy = train_engine(policy_module, cfg, dist, lr=cfg.lr, batch_size=cfg.minibatch_size)
     critic = None
     if cfg.uses_critic:
-        critic_module = ValueModel.from_pretrained(cfg.critic_path or model_dir)
+        with partitioned_loading(cfg, dist) as dtype:
+            critic_module = prepared(ValueModel.from_pretrained(cfg.critic_path or model_dir, dtype), cfg)
         critic = train_engine(critic_module, cfg, dist, lr=cfg.critic_lr, batch_size=cfg.minibatch_size)
-    reference = frozen_engine(load_policy(model_dir), cfg, dist)
+    with partitioned_loading(cfg, dist, train=False) as dtype:
+        reference_module = load_policy(model_dir, dtype)
+    reference = frozen_engine(reference_module, cfg, dist)
     return PPOEngines(policy, critic, reference)
 
 

@@ -18,13 +18,19 @@ from transformers import AutoTokenizer
 
 from learner.dist import barrier, rank
 from learner.engines import Engine
+from learner.lora import base_model, merged_state_dict, module_scale
 
 
 def full_state_dict(engine: Engine) -> dict[str, torch.Tensor] | None:
-    """The unsharded state dict on rank 0 (None on other ranks); all ranks must call it."""
+    """The unsharded state dict on rank 0 (None on other ranks); all ranks must call it.
+    A LoRA policy's comes merged, under the base model's names (learner/lora.py)."""
     if engine.zero_optimization_partition_weights():
         return engine._zero3_consolidated_16bit_state_dict()
-    return {k: v.detach().cpu() for k, v in engine.module.state_dict().items()} if rank() == 0 else None
+    if rank() != 0:
+        return None
+    state = {k: v.detach().cpu() for k, v in engine.module.state_dict().items()}
+    scale = module_scale(engine.module)
+    return state if scale is None else merged_state_dict(state, scale)
 
 
 def export_hf(engine: Engine, out_dir: str | Path, tokenizer_dir: str | Path | None = None) -> Path:
@@ -33,7 +39,7 @@ def export_hf(engine: Engine, out_dir: str | Path, tokenizer_dir: str | Path | N
     state = full_state_dict(engine)
     if state is not None:
         out.mkdir(parents=True, exist_ok=True)
-        engine.module.save_pretrained(out, state_dict=state)
+        base_model(engine.module).save_pretrained(out, state_dict=state)
         if tokenizer_dir is not None:
             AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out)
     barrier()

@@ -233,7 +233,9 @@ class PPOLearner:
 
     def state_dict(self) -> dict[str, Any]:
         """The learner's own state beyond the engines (JSON-safe, for checkpoints)."""
-        return {"kl_ctl": self.kl_ctl.state_dict()}
+        from learner.lora import module_scale
+
+        return {"kl_ctl": self.kl_ctl.state_dict(), "lora_scale": module_scale(self.engines.policy.module)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.kl_ctl.load_state_dict(state["kl_ctl"])

@@ -31,7 +31,8 @@ READ_ONLY_BY = {
 TRAIN = ["learner.sft.steps=20", "problems_per_iteration=4", "rollout.samples_per_prompt=4",
          "learner.minibatch_size=16", "learner.micro_batch_size=8", "eval_samples=2", "eval_problems=4",
          "rollout.max_new_tokens=48", "checkpoint_every=1", "iterations=2", "learner.num_workers=1",
-         "curriculum.window=2", "curriculum.sample_around_stage=true", "learner.dynamic_sampling=true"]
+         "curriculum.window=2", "curriculum.sample_around_stage=true", "learner.dynamic_sampling=true",
+         "learner.lora_rank=4"]  # LoRA: adapters on the Ray learner, merged weights to rollouts and the export
 
 
 def config_keys(cls=TrainConfig, prefix=""):
