@@ -131,12 +131,13 @@ def run_dir_of(out: Path, variant: str, seed: int) -> Path:
 
 def plan_runs(out: Path, variants: list[Variant], seeds: list[int], extra: list[str] = (),
               base_config: Path = BASE_CONFIG) -> list[RunSpec]:
-    """Each variant at each seed.  Override order, later winning: the RL defaults, the
-    user's extra overrides, the variant's own (what the ablation is about), the run's
-    seed and directories."""
+    """Each variant at each seed, seed by seed (every variant gets its first seed before
+    any gets a second: a run cut short still compares every variant).  Override order,
+    later winning: the RL defaults, the user's extra overrides, the variant's own (what
+    the ablation is about), the run's seed and directories."""
     specs = []
-    for variant in variants:
-        for seed in seeds:
+    for seed in seeds:
+        for variant in variants:
             run_dir = run_dir_of(out, variant.name, seed)
             overrides = (*(RL_DEFAULTS if variant.rl else ()), *extra, *variant.overrides, f"seed={seed}",
                          f"data.seed={seed}", f"model.cache_dir={out / 'cache'}", f"output_dir={run_dir}")
