@@ -82,7 +82,7 @@ def test_cli_refuses_bad_input_with_one_line(capsys, tmp_path):
 def test_plan_orders_overrides_so_the_variant_wins(tmp_path):
     specs = plan_runs(tmp_path, select_variants("sft,ppo"), [0, 3], ["iterations=5", "learner.fgo=true"])
     assert [s.name for s in specs] == ["sft seed0", "ppo seed0", "sft seed3", "ppo seed3"]  # seed by seed
-    sft, ppo = specs[1], specs[2]
+    sft, ppo = specs[2], specs[1]
     assert sft.run_dir == tmp_path / "runs" / "sft" / "seed3"
     assert not set(RL_DEFAULTS) & set(sft.overrides) and set(RL_DEFAULTS) <= set(ppo.overrides)
     assert sft.overrides[-4:] == ("seed=3", "data.seed=3", f"model.cache_dir={tmp_path / 'cache'}",
