@@ -21,6 +21,7 @@ from cluster.evaluate import evaluate
 from cluster.export import export_checkpoint, record_run_model
 from cluster.metrics import MetricsLogger
 from cluster.runtime import connect, preflight
+from cluster.storage import check_checkpoint_storage
 from cluster.trainer import PPOIteration
 from cluster.warmstart import warm_start
 from core.settings import to_dict
@@ -43,6 +44,11 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     record_run_model(run_dir, model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     learner = make_learner(model_dir, cfg.learner, cfg.seed)  # first: its placement group reserves its GPUs
+    try:
+        log(check_checkpoint_storage(run_dir / "checkpoints", learner))
+    except Exception:
+        learner.close()
+        raise
     executors = ExecutorPool(cfg.executor)
     rollout = RolloutPool(cfg.rollout, model_dir)
     logger = MetricsLogger(cfg, run_dir)
