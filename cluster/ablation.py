@@ -18,8 +18,8 @@ from cluster import ablation_report as report
 from cluster.ablation_checks import CheckFailure, check_run
 from cluster.config import load_config
 from cluster.curves import draw
-from cluster.experiment import (BASE_CONFIG, QUICK_OVERRIDES, Outcome, RunSpec, Scheduler, Variant, expected_all,
-                                plan_runs)
+from cluster.experiment import (BASE_CONFIG, QUICK_OVERRIDES, VARIANTS, Outcome, RunSpec, Scheduler, Variant,
+                                expected_all, plan_runs, run_status)
 
 
 @dataclass
@@ -66,9 +66,34 @@ def run_ablation(request: AblationRequest, log: Callable[[str], None] = print) -
         f"({request.parallel} at a time){'; quick mode' if request.quick else ''}")
     outcomes = Scheduler(request.out, request.parallel, log).run(specs, expected)
     failures = [f"{o.spec.name}: {o.action}: {o.detail}" for o in outcomes if o.action in ("failed", "invalid")]
+    others = finished_elsewhere(request, extra, {s.name for s in specs})
+    if others:
+        log(f"also reported (finished earlier with the same settings): {', '.join(s.name for s in others)}")
+    specs = _in_plan_order(specs + others)
+    expected.update(expected_all(others))
     checks = _check(specs, expected)
     results = write_results(request, specs, failures, checks)
     return AblationSummary(request.out, outcomes, failures, checks, results)
+
+
+def finished_elsewhere(request: AblationRequest, extra: list[str], planned: set[str]) -> list[RunSpec]:
+    """Finished runs in <out>/runs that this invocation did not ask for but whose settings
+    are what it would ask (other variants or seeds run earlier into the same directory):
+    results cover them too, so adding a variant later does not drop the others from the
+    tables."""
+    runs = request.out / "runs"
+    names = [v for v in VARIANTS if (runs / v).is_dir()]
+    seeds = sorted({int(d.name[4:]) for v in names for d in (runs / v).glob("seed*") if d.name[4:].isdigit()})
+    candidates = [s for s in plan_runs(request.out, [VARIANTS[v] for v in names], seeds, extra, request.base_config)
+                  if s.name not in planned]
+    expected = expected_all(candidates)
+    return [s for s in candidates if run_status(s, expected[s.name], lambda _d: None).action == "done"]
+
+
+def _in_plan_order(specs: list[RunSpec]) -> list[RunSpec]:
+    """Seed by seed, variants in the default order (as plan_runs orders them)."""
+    order = list(VARIANTS)
+    return sorted(specs, key=lambda s: (s.seed, order.index(s.variant.name) if s.variant.name in order else len(order)))
 
 
 def _check(specs: list[RunSpec], expected: dict) -> list[CheckFailure]:
@@ -96,11 +121,11 @@ def collect(specs: list[RunSpec]) -> dict[str, dict[int, report.RunResult]]:
 def write_results(request: AblationRequest, specs: list[RunSpec], failures: list[str],
                   checks: list[CheckFailure]) -> dict:
     runs = collect(specs)
-    overrides = {v.name: list(v.overrides) for v in request.variants}
+    overrides = {s.variant.name: list(s.variant.overrides) for s in specs}
     summaries = report.summarise(runs, overrides)
     notes = _notes(runs, specs, summaries, failures, checks)
     results = report.to_json(summaries, {
-        "base_config": str(request.base_config), "seeds": request.seeds, "quick": request.quick,
+        "base_config": str(request.base_config), "seeds": sorted({s.seed for s in specs}), "quick": request.quick,
         "extra_overrides": list(request.extra), "failures": failures,
         "check_failures": [str(c) for c in checks], "notes": notes})
     request.out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import yaml
 
-from cluster.config import CONFIG_DIR, load_config
+from cluster.config import CONFIG_DIR, TrainConfig, load_config
 from core.settings import ConfigError, to_dict
 
 BASE_CONFIG = CONFIG_DIR / "tiny-hard.yaml"
@@ -157,24 +157,31 @@ def flatten(data: dict, prefix: str = "") -> dict[str, Any]:
 
 
 def expected_settings(spec: RunSpec) -> dict[str, Any]:
-    """What a kept run's config.yaml must say: every key the base config file or an
-    override sets (values as the config loader types them), except where it writes.
+    """What a kept run's config.yaml must say: the whole resolved configuration (base file,
+    then overrides; values as the config loader types them), except where it writes.
     Raises ConfigError for a setting the config does not accept (naming the key)."""
     resolved = flatten(to_dict(load_config(spec.base_config, list(spec.overrides))))
-    keys = set(flatten(yaml.safe_load(spec.base_config.read_text()) or {}))
-    keys |= {item.partition("=")[0].strip() for item in spec.overrides}
-    return {k: resolved[k] for k in sorted(keys - set(PATH_KEYS))}
+    return {k: v for k, v in resolved.items() if k not in PATH_KEYS}
 
 
 def config_mismatches(saved: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """The expected settings the saved (flattened) config does not have, one line each."""
+    """The expected settings the saved (flattened) config does not have, one line each.
+    A key the saved config lacks is fine at its default: it was added to the code after
+    that run, which behaved as the default does; keys only the saved config has (since
+    removed from the code) are not compared."""
+    defaults = _defaults()
     out = []
     for key, value in expected.items():
         if key not in saved:
-            out.append(f"{key}: not in the saved config (wanted {value!r})")
+            if key not in defaults or defaults[key] != value:
+                out.append(f"{key}: not in the saved config (wanted {value!r})")
         elif saved[key] != value:
             out.append(f"{key}: saved {saved[key]!r}, wanted {value!r}")
     return out
+
+
+def _defaults() -> dict[str, Any]:
+    return flatten(to_dict(TrainConfig()))
 
 
 def saved_config(run_dir: Path) -> dict[str, Any] | None:

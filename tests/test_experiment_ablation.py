@@ -165,6 +165,22 @@ def test_unfinished_runs_resume_from_checkpoints_or_restart(tmp_path):
     assert run_status(spec, expected_settings(spec), lambda d: 4242).action == "busy"
 
 
+def test_results_also_cover_runs_finished_earlier_with_the_same_settings(tmp_path):
+    """Adding a variant later (`--variants grpo`) keeps the earlier variants and seeds in
+    the tables; runs made with other settings are not mixed in."""
+    from cluster.ablation import AblationRequest, finished_elsewhere
+
+    earlier = plan_runs(tmp_path, select_variants("sft,ppo"), [0, 1])
+    for spec in earlier:
+        _write_run(spec)
+    _write_run(earlier[3], overrides=[*earlier[3].overrides, "learner.lr=1e-3"])  # ppo seed1: other settings
+    (tmp_path / "runs" / "ppo" / "seed7").mkdir()  # started, never finished
+    request = AblationRequest(tmp_path, select_variants("grpo"), [0])
+    found = finished_elsewhere(request, [], {"grpo seed0"})
+    assert [s.name for s in found] == ["sft seed0", "ppo seed0", "sft seed1"]
+    assert [s.name for s in finished_elsewhere(request, ["learner.lr=1e-3"], set())] == ["ppo seed1"]
+
+
 def test_a_run_another_process_writes_is_detected(tmp_path):
     run_dir = tmp_path / "runs" / "sft" / "seed0"
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "train",
