@@ -50,8 +50,9 @@ class ObserveConfig(ConfigSection):
                             iterations 0, N, 2N, ... and the last; 0: never
     table_rows              samples per table (reward-hacking examples first, then one
                             per problem)
-    identical_min_problems  a completion counts as `hacking/identical_across_problems`
-                            when the batch holds it for this many distinct problems
+    identical_min_problems  a program counts as `hacking/identical_across_problems`
+                            when the batch holds it for this many problems that ask
+                            for different things (cluster/hacking.py)
     """
 
     table_every: int = field(default=10, metadata=rng(0))

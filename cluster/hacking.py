@@ -22,9 +22,13 @@ completion, so reading done by the prefix counts as reading):
                          TACO sample): a try around one `while` loop (read until EOF),
                          and a handler that re-raises or prints the traceback
 
-Per batch (`identical_across_problems`): a completion, byte for byte, that the batch
-holds for at least `min_problems` distinct problems (blank completions aside: they are
-empty outputs, shown by the length histogram, not one answer reused).
+Per batch (`identical_across_problems`): a program (canonical prefix + completion),
+byte for byte, that the batch holds for at least `min_problems` problems that ask for
+different things (different canonical solutions; the bundled sets phrase one task
+several ways, and one program rightly solves them all).  Whole programs, not
+completions: late curriculum stages end different problems of one family with the same
+correct tail (measured on the hard tier: 24 passing samples in one batch), which is no
+hack.  Blank completions are left out (empty outputs show in the length histogram).
 
 A program that does not parse gets no flags (its verdict already says compile error).
 """
@@ -155,14 +159,15 @@ def _catches_all(kind: ast.expr | None) -> bool:
     return _name_of(kind) in CATCH_ALL_TYPES
 
 
-def identical_across_problems(texts: Sequence[str], problem_ids: Sequence[str], min_problems: int) -> list[bool]:
-    """Per completion: is the same text (byte for byte, not blank) in the batch for at
-    least `min_problems` distinct problems?"""
+def identical_across_problems(programs: Sequence[str], completions: Sequence[str], problem_keys: Sequence[str],
+                              min_problems: int) -> list[bool]:
+    """Per sample: is its program (byte for byte, with a completion that is not blank)
+    in the batch for at least `min_problems` distinct problem keys?"""
     problems: dict[str, set[str]] = defaultdict(set)
-    for text, pid in zip(texts, problem_ids):
-        if text.strip():
-            problems[text].add(pid)
-    return [bool(text.strip()) and len(problems[text]) >= min_problems for text in texts]
+    for program, completion, key in zip(programs, completions, problem_keys):
+        if completion.strip():
+            problems[program].add(key)
+    return [bool(c.strip()) and len(problems[p]) >= min_problems for p, c in zip(programs, completions)]
 
 
 def _without_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
@@ -207,7 +212,9 @@ def _imports(node: ast.Import | ast.ImportFrom) -> set[str]:
 def batch_flags(samples: Sequence, min_problems: int) -> list[tuple[str, ...]]:
     """Per sample of a batch (`cluster.samples.Sample`): its program's flags (judged
     when it was, `Sample.observed.hacks`) plus IDENTICAL_ACROSS_PROBLEMS."""
-    same = identical_across_problems([s.text for s in samples], [s.problem_id for s in samples], min_problems)
+    programs = [(s.observed.prefix if s.observed is not None else "") + s.text for s in samples]
+    keys = [(s.observed.problem_key if s.observed is not None else "") or s.problem_id for s in samples]
+    same = identical_across_problems(programs, [s.text for s in samples], keys, min_problems)
     return [(*(s.observed.hacks if s.observed is not None else ()), *((IDENTICAL_ACROSS_PROBLEMS,) if dup else ()))
             for s, dup in zip(samples, same)]
 

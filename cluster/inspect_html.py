@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 
 from cluster.inspect_run import ProblemHistory, RunSummary, ShownSample
+from cluster.inspect_text import stage_of
 from cluster.program_view import PREFIX, ProgramLine
 from cluster.rollout_table import start_text
 
@@ -70,13 +71,13 @@ def summary_html(s: RunSummary) -> str:
     out += ["<h2>Problems</h2>",
             _table(["problem", "visits", "samples", "pass rate", "stage", "last verdict"],
                    [[p.problem_id, p.visits, p.samples, "n/a" if p.pass_rate is None else f"{p.pass_rate:.2f}",
-                     "?" if p.stage is None else f"{p.stage} of 0..{(p.num_stages or 1) - 1}", p.last_verdict]
+                     stage_of(p.stage, p.num_stages), p.last_verdict]
                     for p in s.problems])]
     return "\n".join(out)
 
 
 def history_html(h: ProblemHistory) -> str:
-    now = "unknown (no checkpoint)" if h.stage is None else f"{h.stage} of 0..{(h.num_stages or 1) - 1}"
+    now = "unknown (no checkpoint)" if h.stage is None else stage_of(h.stage, h.num_stages)
     out = [f"<h2 id='problem'>Problem {escape(h.problem_id)}</h2>",
            f"<p>{h.num_stages or '?'} stages; stage now {now} (the last stage is position 0, the whole program)</p>",
            stage_chart(h),
@@ -105,14 +106,15 @@ def sample_html(shown: ShownSample) -> str:
         head += f", start {start_text(vars(r))}"
     if r.policy_version is not None:
         head += f", policy version {r.policy_version}"
-    if r.tests_total is not None:
+    if r.tests_total:
         head += f", tests {r.tests_passed}/{r.tests_total} {r.test_verdicts}"
     out = [f"<div class='sample' data-verdict='{escape(r.verdict)}'>",
            f"<div class='sample-head' style='color:{VERDICT_COLOURS.get(r.verdict, '#222')}'>{escape(head)}</div>"]
     if r.hacks:
         out.append(f"<div class='hack'>reward-hacking signals: {escape(', '.join(r.hacks))}</div>")
     if r.failing:
-        text = "\n".join(f"{k}: {r.failing[k]!r}" for k in ("input", "expected", "actual", "error") if r.failing.get(k))
+        text = "\n".join(f"{k}: {r.failing[k]!r}" for k in ("input", "expected", "actual") if r.failing.get(k) is not None)
+        text += f"\nerror: {r.failing['error']}" if r.failing.get("error") else ""
         out.append(f"<div class='fail'>failing test {r.failing['index'] + 1} ({escape(r.failing['verdict'])})\n"
                    f"{escape(text)}</div>")
     elif r.error:

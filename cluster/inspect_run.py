@@ -139,7 +139,7 @@ def run_summary(run: RunFiles, until: int | None = None, top: int = 10) -> RunSu
     mix: dict[int, Counter] = defaultdict(Counter)
     for s in samples:
         mix[s.step][s.verdict] += 1
-    timed = sorted((s for s in samples if s.judge_s is not None), key=lambda s: -s.judge_s)
+    timed = sorted((s for s in samples if s.judge_s), key=lambda s: -s.judge_s)  # no tests ran: not slow
     metrics = [r for r in (run.metrics.iterations if run.metrics else []) if until is None or r["step"] <= until]
     hacking = [(r["step"], {k[len(HACKING_PREFIX):]: int(v) for k, v in r.items() if k.startswith(HACKING_PREFIX)})
                for r in metrics if any(k.startswith(HACKING_PREFIX) for k in r)]

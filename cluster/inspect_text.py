@@ -30,21 +30,28 @@ def summary_text(s: RunSummary) -> str:
     out += ["", "slowest programs (judge seconds: all tests in the executors):"]
     out += [f"  {r.judge_s:8.3f} s  step {r.step} {r.problem_id} #{r.index} {r.verdict}" for r in s.slowest] or ["  none"]
     out += ["", "reward-hacking signals per step:"]
-    out += [f"  step {step:>4}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v) or f"  step {step:>4}: none"
+    out += [f"  step {step:>4}: " + (", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none")
             for step, counts in s.hacking] or ["  not logged"]
     for r in s.hack_examples[:3]:
         out.append(f"  example: step {r.step} {r.problem_id} #{r.index} [{', '.join(r.hacks)}]: "
                    f"{_one_line(r.completion, 100)}")
-    out += ["", f"problems ({len(s.problems)}):", "  visits samples  pass  stage    last verdict    problem"]
+    out += ["", f"problems ({len(s.problems)}):", "  visits samples  pass  stage     last verdict    problem"]
     for p in s.problems:
-        stage = f"{p.stage}/{p.num_stages}" if p.stage is not None and p.num_stages else "?"
         rate = "  n/a" if p.pass_rate is None else f"{p.pass_rate:5.2f}"
-        out.append(f"  {p.visits:>6} {p.samples:>7} {rate}  {stage:<8} {p.last_verdict:<15} {p.problem_id}")
+        out.append(f"  {p.visits:>6} {p.samples:>7} {rate}  {stage_of(p.stage, p.num_stages):<9} {p.last_verdict:<15} "
+                   f"{p.problem_id}")
     return "\n".join(out)
 
 
+def stage_of(stage: int | None, num_stages: int | None) -> str:
+    """"1 of 0..2": stage 1 where stage 2 is position 0 (the whole program)."""
+    if stage is None:
+        return "?"
+    return f"{stage} of 0..{num_stages - 1}" if num_stages else str(stage)
+
+
 def history_text(h: ProblemHistory) -> str:
-    now = "unknown (no checkpoint)" if h.stage is None else f"{h.stage} of 0..{(h.num_stages or 1) - 1}"
+    now = "unknown (no checkpoint)" if h.stage is None else stage_of(h.stage, h.num_stages)
     out = [f"problem {h.problem_id}: {h.num_stages or '?'} stages; stage now {now} "
            f"(the last stage is position 0, the whole program)"]
     out.append("stage changes: " + ("; ".join(f"step {c.step}: {c.from_stage} -> {c.to_stage} (pass rate "
@@ -71,7 +78,7 @@ def sample_text(shown: ShownSample) -> list[str]:
         head += f", start {start_text(vars(r))}"
     if r.policy_version is not None:
         head += f", policy version {r.policy_version}"
-    if r.tests_total is not None:
+    if r.tests_total:
         head += f", tests {r.tests_passed}/{r.tests_total} {r.test_verdicts}"
     out = [head]
     if r.hacks:
@@ -91,7 +98,11 @@ def line_text(line: ProgramLine) -> str:
 
 
 def _failure_line(f: dict) -> str:
-    parts = [f"{k} {_one_line(str(f[k]), 60)!s}" for k in ("input", "expected", "actual", "error") if f.get(k)]
+    """Input, expected and actual output as Python writes them (an empty output shows as
+    ''), then the error."""
+    parts = [f"{k} {_one_line(repr(f[k]), 60)}" for k in ("input", "expected", "actual") if f.get(k) is not None]
+    if f.get("error"):
+        parts.append(f"error {_one_line(f['error'], 120)}")
     return "; ".join(parts) or f.get("verdict", "")
 
 

@@ -15,6 +15,7 @@ batches of samples and must stay small.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, fields
 
 from cluster.hacking import program_hacks
@@ -58,6 +59,10 @@ class Observation:
     test_verdicts      one letter per test (LETTERS; the first TEST_VERDICTS tests)
     test_times         wall seconds of the first TEST_TIMES tests that ran
     judge_s            wall seconds of all its tests together (the executors' time)
+    problem_key        what the problem asks, as a digest of its canonical solution (of
+                       its id when it has none): problems with the same key are the same
+                       task in other words, so one program for all of them is no sign
+                       of a hack (`cluster.hacking.identical_across_problems`)
     """
 
     num_stages: int
@@ -75,6 +80,7 @@ class Observation:
     failing: FailingTest | None
     error: str | None
     hacks: tuple[str, ...]
+    problem_key: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -88,7 +94,7 @@ class Observation:
             row[name] = tuple(row.get(name, ()))
         if isinstance(row.get("failing"), dict):
             row["failing"] = FailingTest(**row["failing"])
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
 def observe(problem, prompt, assignment, text: str, result: ExecutionResult, mask: TokenMask | None) -> Observation:
@@ -107,7 +113,15 @@ def observe(problem, prompt, assignment, text: str, result: ExecutionResult, mas
         test_times=tuple(round(t.time_s, 4) for t in ran[:TEST_TIMES]),
         judge_s=round(sum(t.time_s for t in ran), 4),
         failing=failing_test(result), error=cut(result.error),
-        hacks=program_hacks(prompt.prefix + text, reads_stdin, problem.entry_point))
+        hacks=program_hacks(prompt.prefix + text, reads_stdin, problem.entry_point),
+        problem_key=problem_key(problem))
+
+
+def problem_key(problem) -> str:
+    solution = problem.canonical_solution
+    if solution is None:
+        return f"id:{problem.id}"
+    return hashlib.sha256(solution.encode()).hexdigest()[:16]
 
 
 def failing_test(result: ExecutionResult) -> FailingTest | None:

@@ -48,13 +48,14 @@ def judged(judge, tokenizer, problem, stage: int, text: str, fgo: bool = True, v
 
 
 def plain_sample(pid: str, text: str, verdict: str, hacks: tuple[str, ...] = (), stage: int = 0,
-                 reward: float = 0.0) -> Sample:
+                 reward: float = 0.0, prefix: str = "", problem_key: str = "") -> Sample:
     """A Sample with an observation but no judge behind it (for the pure batch functions)."""
     from cluster.observation import Observation
 
-    observed = Observation(num_stages=2, start_line=1, start_kind="program", prefix="", prefix_first_line=1,
+    observed = Observation(num_stages=2, start_line=1, start_kind="program", prefix=prefix, prefix_first_line=1,
                            masked_spans=(), executed_lines=(), tests_passed=0, tests_total=1, test_verdicts="W",
-                           test_times=(0.01,), judge_s=0.01, failing=None, error=None, hacks=hacks)
+                           test_times=(0.01,), judge_s=0.01, failing=None, error=None, hacks=hacks,
+                           problem_key=problem_key)
     return Sample((1,), (2, 3), text, reward, None, verdict, pid, stage, "easy", 0, (0.0, 0.0), observed=observed)
 
 

@@ -60,12 +60,31 @@ def test_clean_programs_are_not_flagged(program, stdin, entry):
     assert program_hacks(program, stdin, entry) == ()
 
 
-def test_identical_completions_across_problems():
-    texts = ["print(1)\n", "print(1)\n", "print(1)\n", "x\n", "x\n", "   \n", "   \n", "   \n", "print(1)\n"]
-    pids = ["a", "b", "c", "a", "b", "a", "b", "c", "a"]
-    assert identical_across_problems(texts, pids, 3) == [True, True, True, False, False, False, False, False, True]
-    # the same text many times for one problem is diversity collapse, not one answer for every problem
-    assert identical_across_problems(["y"] * 5, ["a"] * 5, 2) == [False] * 5
+def test_identical_programs_across_problems():
+    programs = ["print(1)\n", "print(1)\n", "print(1)\n", "x\n", "x\n", "   \n", "   \n", "   \n", "print(1)\n"]
+    keys = ["a", "b", "c", "a", "b", "a", "b", "c", "a"]
+    assert identical_across_problems(programs, programs, keys, 3) == \
+        [True, True, True, False, False, False, False, False, True]
+    # the same program many times for one problem is diversity collapse, not one answer for every problem
+    assert identical_across_problems(["y"] * 5, ["y"] * 5, ["a"] * 5, 2) == [False] * 5
+
+
+def test_a_shared_tail_after_different_prefixes_is_not_flagged():
+    """Late stages end problems of one family with the same correct completion."""
+    tail = "\n    print(total)\n"
+    samples = [plain_sample(f"p{k}", tail, "pass", prefix=f"total = {k}\nif total:") for k in range(4)]
+    assert batch_flags(samples, 3) == [()] * 4
+    same_prefix = [plain_sample(f"p{k}", tail, "pass", prefix="total = 1\nif total:") for k in range(4)]
+    assert batch_flags(same_prefix, 3) == [(IDENTICAL_ACROSS_PROBLEMS,)] * 4
+
+
+def test_one_program_for_one_task_phrased_differently_is_not_flagged():
+    """Problems with the same canonical solution are one task: one program solves them."""
+    program = "print(sum(map(int, input().split())))\n"
+    same_task = [plain_sample(f"p{k}", program, "pass", problem_key="sum") for k in range(4)]
+    assert batch_flags(same_task, 3) == [()] * 4
+    other_tasks = [plain_sample(f"p{k}", program, "pass", problem_key=f"task{k}") for k in range(4)]
+    assert batch_flags(other_tasks, 3) == [(IDENTICAL_ACROSS_PROBLEMS,)] * 4
 
 
 def _references(problems):
