@@ -89,7 +89,7 @@ def test_plan_orders_overrides_so_the_variant_wins(tmp_path):
                                   f"output_dir={sft.run_dir}")
     assert expected_settings(sft)["iterations"] == 0  # the variant's own beats the extra override
     ppo_cfg = expected_settings(ppo)
-    assert ppo_cfg["learner.fgo"] is False and ppo_cfg["iterations"] == 5 and ppo_cfg["eval_every"] == 20
+    assert ppo_cfg["learner.fgo"] is False and ppo_cfg["iterations"] == 5 and ppo_cfg["eval_every"] == 12
     assert ppo_cfg["data.rl"] == "bundled:hard-rl"  # the base config's keys are part of what is checked
     assert "output_dir" not in ppo_cfg and "model.cache_dir" not in ppo_cfg
     assert ppo.command()[:6] == [sys.executable, "-m", "cluster.cli", "train", "--config", str(BASE_CONFIG)]
