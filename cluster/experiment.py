@@ -31,8 +31,6 @@ from cluster.config import CONFIG_DIR, TrainConfig, load_config
 from core.settings import ConfigError, to_dict
 
 BASE_CONFIG = CONFIG_DIR / "tiny-hard.yaml"
-# RL variants evaluate held-out pass@1 every 20 iterations and skip the SFT evaluation,
-# which the `sft` variant of the same seed makes (same model, same sampling seed).
 # The RL variants' budget: 24 iterations of 16 problems x 8 samples (3,072 programs per
 # run), held-out evaluated at iteration 12 and at the end.  Sized so that the default
 # 7 variants x 3 seeds run in about two hours on 2 cores, two runs at a time (measured:
