@@ -547,7 +547,24 @@ def test_quick_ablation_trains_every_variant_and_checks_the_mechanics(tmp_path):
     cmd = [sys.executable, "-m", "cluster.cli", "experiment", "ablation", "--quick", "--out", str(out), "--json"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert_quick_outputs(out, json.loads(done.stdout.strip().splitlines()[-1]))
+    # Resumable: a second invocation keeps every finished run; one without result.json but
+    # with checkpoints (as a crash after training leaves it) is resumed, not retrained,
+    # and evaluates no step twice.
+    stepcoder = out / "runs" / "stepcoder" / "seed0"
+    (stepcoder / "result.json").unlink()
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-3000:]
+    runs = json.loads(again.stdout.strip().splitlines()[-1])["runs"]
+    assert runs.pop("stepcoder seed0") == "resumed" and set(runs.values()) == {"done"}
+    lines = [json.loads(line) for line in (stepcoder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "reward" in r] == [0, 1]
+    assert [r["step"] for r in lines if "eval/heldout_pass@1" in r] == [0, 1]
+    assert "resumed from" in (stepcoder / "train.log").read_text()
+
+
+def assert_quick_outputs(out: Path, summary: dict) -> None:
+    """What a finished `--quick` ablation leaves in `out` (also usable on a kept directory)."""
     assert summary["ok"] and set(summary["runs"]) == {f"{v} seed0" for v in VARIANTS}
     results = json.loads((out / "results.json").read_text())
     assert list(results["variants"]) == list(VARIANTS) and not results["check_failures"]
@@ -568,16 +585,3 @@ def test_quick_ablation_trains_every_variant_and_checks_the_mechanics(tmp_path):
     for v in VARIANTS:
         if v != "sft":
             assert (out / "runs" / v / "seed0" / "curves.png").read_bytes().startswith(PNG)
-    # Resumable: a second invocation keeps every finished run; one without result.json but
-    # with checkpoints (as a crash after training leaves it) is resumed, not retrained,
-    # and evaluates no step twice.
-    stepcoder = out / "runs" / "stepcoder" / "seed0"
-    (stepcoder / "result.json").unlink()
-    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert again.returncode == 0, again.stdout[-6000:] + again.stderr[-3000:]
-    runs = json.loads(again.stdout.strip().splitlines()[-1])["runs"]
-    assert runs.pop("stepcoder seed0") == "resumed" and set(runs.values()) == {"done"}
-    lines = [json.loads(line) for line in (stepcoder / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in lines if "reward" in r] == [0, 1]
-    assert [r["step"] for r in lines if "eval/heldout_pass@1" in r] == [0, 1]
-    assert "resumed from" in (stepcoder / "train.log").read_text()
