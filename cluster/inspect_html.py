@@ -68,11 +68,13 @@ def summary_html(s: RunSummary) -> str:
     if s.hack_examples:
         out.append(_table(["step", "problem", "signals", "completion"],
                           [[r.step, r.problem_id, ", ".join(r.hacks), _pre(r.completion)] for r in s.hack_examples]))
-    out += ["<h2>Problems</h2>",
+    more = len(s.problems) - s.problems_shown
+    out += [f"<h2>Problems ({len(s.problems)}, most visited first"
+            + (f"; {more} more with a larger --top" if more > 0 else "") + ")</h2>",
             _table(["problem", "visits", "samples", "pass rate", "stage", "last verdict"],
                    [[p.problem_id, p.visits, p.samples, "n/a" if p.pass_rate is None else f"{p.pass_rate:.2f}",
                      stage_of(p.stage, p.num_stages), p.last_verdict]
-                    for p in s.problems])]
+                    for p in s.problems[: s.problems_shown]])]
     return "\n".join(out)
 
 

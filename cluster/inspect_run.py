@@ -21,6 +21,7 @@ from cluster.run_files import RunFiles, SampleRecord, StageChangeRecord
 from core.verdict import PASS, SANDBOX_ERROR
 
 HACKING_PREFIX = "hacking/"
+PROBLEM_ROWS_PER_TOP = 5  # the problems table shows 5 x --top rows
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class RunSummary:
     problems: list[ProblemRow]
     checkpoint: str | None
     position_0: list[tuple[int, float]] = field(default_factory=list)  # fraction of problems at position 0
+    problems_shown: int = 50  # rows of the problems table a renderer shows (most visited first)
 
 
 def upto(run: RunFiles, until: int | None) -> list[SampleRecord]:
@@ -120,13 +122,22 @@ def problem_history(run: RunFiles, problem_id: str, until: int | None = None, la
                          + (f" up to step {until}" if until is not None else "")
                          + f"; problems there include {', '.join(_some_ids(run))}")
     track = run.curriculum.get(problem_id)
-    changes = [c for c in (track.changes if track else ()) if until is None or c.step <= until]
     num_stages = track.num_stages if track else next((s.num_stages for s in samples if s.num_stages), None)
-    stage = changes[-1].to_stage if changes else (0 if track else None)
+    changes, stage = stage_at(run, track, until, num_stages)
     last = max(s.step for s in samples)
     shown = [s for s in samples if s.step == last][:latest]
     return ProblemHistory(problem_id, num_stages, stage, changes, _visits(samples), _per_stage(samples), last,
                           [ShownSample(s, tuple(lines_of(s))) for s in shown], track is not None)
+
+
+def stage_at(run: RunFiles, track, until: int | None, num_stages: int | None
+             ) -> tuple[list[StageChangeRecord], int | None]:
+    """A problem's stage changes up to `until` and its stage then (None: unknown, no
+    checkpoint); with the curriculum off, position 0 (the last stage) throughout."""
+    if not run.curriculum_enabled:
+        return [], None if num_stages is None else num_stages - 1
+    changes = [c for c in (track.changes if track else ()) if until is None or c.step <= until]
+    return changes, changes[-1].to_stage if changes else (0 if track else None)
 
 
 def lines_of(record: SampleRecord) -> list[ProgramLine]:
@@ -147,6 +158,7 @@ def run_summary(run: RunFiles, until: int | None = None, top: int = 10) -> RunSu
         run_dir=str(run.run_dir), steps=sorted(mix), verdict_mix=[(k, dict(mix[k])) for k in sorted(mix)],
         failing_tests=_failing_tests(samples)[:top], slowest=timed[:top], hacking=hacking,
         hack_examples=[s for s in reversed(samples) if s.hacks][:top], problems=_problem_rows(run, samples, until),
+        problems_shown=PROBLEM_ROWS_PER_TOP * top,
         checkpoint=str(run.checkpoint) if run.checkpoint else None,
         position_0=[(r["step"], r["curriculum/fraction_at_position_0"]) for r in metrics
                     if "curriculum/fraction_at_position_0" in r])
@@ -196,11 +208,10 @@ def _problem_rows(run: RunFiles, samples: list[SampleRecord], until: int | None)
     for pid, group in by_problem.items():
         judged = [s for s in group if s.verdict != SANDBOX_ERROR]
         track = run.curriculum.get(pid)
-        changes = [c for c in (track.changes if track else ()) if until is None or c.step <= until]
+        num_stages = track.num_stages if track else group[-1].num_stages
         rows.append(ProblemRow(pid, len({s.step for s in group}), len(group),
                                sum(s.verdict == PASS for s in judged) / len(judged) if judged else None,
-                               changes[-1].to_stage if changes else (0 if track else None),
-                               track.num_stages if track else group[-1].num_stages, group[-1].verdict))
+                               stage_at(run, track, until, num_stages)[1], num_stages, group[-1].verdict))
     return sorted(rows, key=lambda r: (-r.visits, r.problem_id))
 
 

@@ -35,8 +35,11 @@ def summary_text(s: RunSummary) -> str:
     for r in s.hack_examples[:3]:
         out.append(f"  example: step {r.step} {r.problem_id} #{r.index} [{', '.join(r.hacks)}]: "
                    f"{_one_line(r.completion, 100)}")
-    out += ["", f"problems ({len(s.problems)}):", "  visits samples  pass  stage     last verdict    problem"]
-    for p in s.problems:
+    more = len(s.problems) - s.problems_shown
+    out += ["", f"problems ({len(s.problems)}, most visited first" + (f"; {more} more with a larger --top" if more > 0
+                                                                       else "") + "):",
+            "  visits samples  pass  stage     last verdict    problem"]
+    for p in s.problems[: s.problems_shown]:
         rate = "  n/a" if p.pass_rate is None else f"{p.pass_rate:5.2f}"
         out.append(f"  {p.visits:>6} {p.samples:>7} {rate}  {stage_of(p.stage, p.num_stages):<9} {p.last_verdict:<15} "
                    f"{p.problem_id}")

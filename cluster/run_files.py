@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from cluster.curves import MetricsLog, read_metrics
 
 
@@ -95,6 +97,7 @@ class RunFiles:
     table: list[dict] = field(default_factory=list)
     curriculum: dict[str, CurriculumRecord] = field(default_factory=dict)
     checkpoint: Path | None = None  # the checkpoint the curriculum was read from
+    curriculum_enabled: bool = True  # config.yaml's curriculum.enabled (off: every sample at position 0)
 
     @property
     def steps(self) -> list[int]:
@@ -118,7 +121,16 @@ def load_run(run_dir: str | Path) -> RunFiles:
     metrics_path = run_dir / "metrics.jsonl"
     metrics = read_metrics(metrics_path) if metrics_path.is_file() and metrics_path.stat().st_size else None
     checkpoint, curriculum = _curriculum(run_dir / "checkpoints")
-    return RunFiles(run_dir, samples, metrics, _json_lines(run_dir / "rollouts.jsonl"), curriculum, checkpoint)
+    return RunFiles(run_dir, samples, metrics, _json_lines(run_dir / "rollouts.jsonl"), curriculum, checkpoint,
+                    _curriculum_enabled(run_dir / "config.yaml"))
+
+
+def _curriculum_enabled(path: Path) -> bool:
+    """Off, the curriculum state keeps stage 0 while every sample starts at position 0."""
+    if not path.is_file():
+        return True
+    cfg = yaml.safe_load(path.read_text()) or {}
+    return bool((cfg.get("curriculum") or {}).get("enabled", True))
 
 
 def _json_lines(path: Path) -> list[dict]:

@@ -102,3 +102,15 @@ def test_a_run_without_checkpoint_still_shows_its_samples(tmp_path, judge, token
     assert main(["inspect", str(tmp_path), "--problem", PROBLEM]) == 0
     out = capsys.readouterr().out
     assert "no checkpoint" in out and "stage now unknown" in out and "⟦" in out
+
+
+def test_with_the_curriculum_off_every_problem_is_at_position_0(run_dir, tmp_path):
+    """The curriculum state keeps stage 0 when it is off; inspect reads config.yaml."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "config.yaml").write_text("curriculum:\n  enabled: false\n")
+    h = problem_history(load_run(copy), PROBLEM)
+    assert h.stage == 1 and h.changes == []
+    assert {p.problem_id: p.stage for p in run_summary(load_run(copy)).problems} == {PROBLEM: 1, OTHER: 1}
