@@ -7,8 +7,8 @@ its ranks must share a node (NCCL over NVLink, one filesystem for checkpoints), 
 address, a port rank 0 picked).  The driver then talks to the group as it would to an
 in-process `PPOLearner`: `update` splits the batch into equal shards (each rank trains
 on its own, DeepSpeed all-reduces the gradients), `policy_state_dict`,
-`publish_policy` and the checkpoint calls run on every rank (they are collective under
-ZeRO-3) and return rank 0's answer.  With `learner.num_workers: 0` (the laptop default) the learner stays in
+`publish_policy`, `broadcast_policy` and the checkpoint calls run on every rank (they
+are collective under ZeRO-3) and return rank 0's answer.  With `learner.num_workers: 0` (the laptop default) the learner stays in
 the driver process and none of this is used.
 """
 
@@ -55,6 +55,9 @@ class LearnerWorker:
 
     def publish_policy(self, version: int, max_bytes: int):
         return self.learner.publish_policy(version, max_bytes)
+
+    def broadcast_policy(self, target):
+        return self.learner.broadcast_policy(target)
 
     def save_checkpoint(self, root: str, step: int, client_state: dict[str, Any] | None) -> Path:
         return self.learner.save_checkpoint(root, step, client_state)
@@ -124,6 +127,17 @@ class LearnerGroup:
         """Rank 0's handle to the weights it put into the object store (the chunks never
         pass through the driver)."""
         return ray.get([w.publish_policy.remote(version, max_bytes) for w in self.workers])[0]
+
+    def broadcast_policy(self, target):
+        """Every rank gathers, rank 0 broadcasts to `target`'s rollout actors by NCCL
+        (learner/broadcast.py); returns rank 0's `BroadcastStats`.  The weights go from
+        rank 0's GPU to the actors' GPUs, never through the driver or the object store."""
+        return ray.get([w.broadcast_policy.remote(target) for w in self.workers])[0]
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the ranks hold GPUs (learner.gpus_per_worker): the NCCL route needs them."""
+        return self.cfg.gpus_per_worker > 0
 
     def save_checkpoint(self, root: str | Path, step: int, client_state: dict[str, Any] | None = None) -> Path:
         return ray.get([w.save_checkpoint.remote(str(root), step, client_state) for w in self.workers])[0]

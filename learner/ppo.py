@@ -228,6 +228,17 @@ class PPOLearner:
         state = self.policy_state_dict()  # collective under ZeRO-3: every rank calls it
         return None if state is None else publish(state, version, max_bytes)
 
+    def broadcast_policy(self, target):
+        """The policy's weights broadcast to the rollout actors of `target`
+        (actors.vllm_nccl.BroadcastTarget) by NCCL: every rank calls this, gathering
+        module by module under ZeRO-3; rank 0 sends (learner/broadcast.py).  The NCCL
+        group is kept on the learner between calls; returns `BroadcastStats`."""
+        from learner.broadcast import PolicyBroadcaster
+        from learner.dist import rank
+
+        broadcaster = self.__dict__.setdefault("_broadcaster", PolicyBroadcaster())
+        return broadcaster.broadcast(self.engines.policy, target, rank())
+
     def close(self) -> None:
         """Nothing to release in-process (a LearnerGroup stops its actors here)."""
 
