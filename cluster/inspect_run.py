@@ -50,10 +50,12 @@ class StageStats:
 
 @dataclass(frozen=True)
 class ShownSample:
-    """A sample with its program laid out line by line."""
+    """A sample with its program laid out line by line; `copies` samples of the same
+    visit wrote the same completion (shown once)."""
 
     record: SampleRecord
     lines: tuple[ProgramLine, ...]
+    copies: int = 1
 
 
 @dataclass
@@ -125,9 +127,18 @@ def problem_history(run: RunFiles, problem_id: str, until: int | None = None, la
     num_stages = track.num_stages if track else next((s.num_stages for s in samples if s.num_stages), None)
     changes, stage = stage_at(run, track, until, num_stages)
     last = max(s.step for s in samples)
-    shown = [s for s in samples if s.step == last][:latest]
     return ProblemHistory(problem_id, num_stages, stage, changes, _visits(samples), _per_stage(samples), last,
-                          [ShownSample(s, tuple(lines_of(s))) for s in shown], track is not None)
+                          shown_samples([s for s in samples if s.step == last], latest), track is not None)
+
+
+def shown_samples(visit: list[SampleRecord], count: int) -> list[ShownSample]:
+    """Up to `count` distinct completions of one visit: those with FGO-masked code first,
+    then failures, then passes (identical completions shown once, counted)."""
+    distinct: dict[str, list[SampleRecord]] = {}
+    for s in visit:
+        distinct.setdefault(s.completion, []).append(s)
+    groups = sorted(distinct.values(), key=lambda g: (not g[0].masked_spans, g[0].verdict == PASS, g[0].index))
+    return [ShownSample(g[0], tuple(lines_of(g[0])), len(g)) for g in groups[:count]]
 
 
 def stage_at(run: RunFiles, track, until: int | None, num_stages: int | None

@@ -77,6 +77,8 @@ def sample_text(shown: ShownSample) -> list[str]:
     r = shown.record
     reward = "n/a" if r.reward is None else f"{r.reward:+.2f}"
     head = f"#{r.index} {r.verdict}, reward {reward}, stage {r.stage}"
+    if shown.copies > 1:
+        head += f" ({shown.copies} samples wrote this)"
     if r.start_kind:
         head += f", start {start_text(vars(r))}"
     if r.policy_version is not None:

@@ -114,3 +114,18 @@ def test_with_the_curriculum_off_every_problem_is_at_position_0(run_dir, tmp_pat
     h = problem_history(load_run(copy), PROBLEM)
     assert h.stage == 1 and h.changes == []
     assert {p.problem_id: p.stage for p in run_summary(load_run(copy)).problems} == {PROBLEM: 1, OTHER: 1}
+
+
+def test_latest_samples_show_masked_code_first_and_each_completion_once():
+    from cluster.inspect_run import shown_samples
+    from cluster.run_files import SampleRecord
+
+    def record(index, verdict, completion, spans=()):
+        return SampleRecord(step=0, index=index, problem_id="p", stage=0, verdict=verdict, reward=0.0,
+                            completion=completion, masked_spans=spans, executed_lines=(1,))
+
+    visit = [record(0, "pass", "a\n"), record(1, "pass", "a\n"), record(2, "wrong_answer", "b\n"),
+             record(3, "wrong_answer", "c\nd\n", ((2, 3),)), record(4, "pass", "a\n")]
+    shown = shown_samples(visit, 2)
+    assert [(s.record.index, s.copies) for s in shown] == [(3, 1), (2, 1)]
+    assert [(s.record.index, s.copies) for s in shown_samples(visit, 5)] == [(3, 1), (2, 1), (0, 3)]
