@@ -4,9 +4,9 @@ problems at position 0 and FGO's masked-token fraction, against sampled programs
 One picture for one run (`execrl report RUN_DIR`, drawn by `execrl train` at the end of
 a run) and one for an ablation (`execrl experiment ablation`: one line per variant, the
 mean over seeds, the seeds' min-max shaded).  The x axis is sampled programs, not
-iterations, so variants are compared at the same budget: each iteration's
-`generated_samples` where the run logged it, otherwise problems_per_iteration x
-rollout.samples_per_prompt from the run's config.yaml.
+iterations, so variants are compared at the same budget: the metrics' running
+`sampled_programs`, else the sum of each iteration's `generated_samples`, else
+problems_per_iteration x rollout.samples_per_prompt per iteration from config.yaml.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def run_curves(run_dir: Path, log: MetricsLog | None, sft_heldout: float | None 
     for row in (log.iterations if log else []):
         done = row.get("generated_samples", per_iteration)
         total += float(done) if done is not None else 1.0
+        total = float(row.get("sampled_programs", total))  # the logger's own running count, where it keeps one
         at_step[row["step"]] = total
         curves.x.append(total)
         for key, _ in PANELS[1:]:

@@ -81,9 +81,9 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     report["sandbox_errors"] = {when: figures.get("sandbox_errors", {}) for when, figures in
                                 (("before", before), ("after", after))}
     (run_dir / "result.json").write_text(json.dumps(report, indent=2) + "\n")
-    log(summary_line(report, cfg.eval_samples))
     if cfg.iterations:
         _draw_curves(run_dir, log)
+    log(summary_line(report, cfg.eval_samples))  # the run's last line
     return report
 
 

@@ -478,6 +478,25 @@ def test_report_draws_a_runs_curves(tmp_path, capsys):
     assert draw_run(run, out) == out and out.read_bytes().startswith(PNG)
 
 
+def test_curves_are_drawn_against_sampled_programs(tmp_path):
+    """x: the logger's running sampled_programs, else summed generated_samples, else the
+    config's problems x samples per iteration; held-out points at the steps evaluated,
+    the SFT figure (another run's, when this one skipped it) at 0 programs."""
+    from cluster.curves import MetricsLog, run_curves
+
+    run = _train_dir(tmp_path, STEPCODER, [], result={"heldout_after": 0.25})
+    per_iteration = 16 * 8  # tiny-hard: problems_per_iteration x rollout.samples_per_prompt
+    rows = [{"step": i, "reward": 0.0, "generated_samples": 10 + i} for i in range(3)]
+    evals = [{"step": 1, "eval/heldout_pass@1": 0.2}]
+    curves = run_curves(run, MetricsLog(rows, evals), sft_heldout=0.1)
+    assert curves.x == [10, 21, 33] and curves.evals == [(0.0, 0.1), (21, 0.2), (33, 0.25)]
+    for r, total in zip(rows, (100, 200, 300)):
+        r["sampled_programs"] = total
+    assert run_curves(run, MetricsLog(rows, evals)).x == [100, 200, 300]
+    bare = [{"step": i, "reward": 0.0} for i in range(2)]
+    assert run_curves(run, MetricsLog(bare, [])).x == [per_iteration, 2 * per_iteration]
+
+
 def test_report_names_a_missing_or_empty_metrics_file(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert f"{tmp_path / 'nope'}: no such run directory" in capsys.readouterr().err
