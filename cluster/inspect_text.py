@@ -99,7 +99,7 @@ def sample_text(shown: ShownSample) -> list[str]:
 def line_text(line: ProgramLine) -> str:
     status = "given" if line.origin == PREFIX else {True: "ran", False: "not run", None: "?"}[line.ran]
     code = "".join(f"⟦{s.text}⟧" if s.masked else s.text for s in line.segments)
-    return f"  {line.number:>4} {status:<7}| {code}"
+    return f"  {line.number:>4} {status:<8}| {code}"
 
 
 def _failure_line(f: dict) -> str:

@@ -68,8 +68,8 @@ def test_cli_text_shows_history_masked_code_and_summary(run_dir, capsys):
     out = capsys.readouterr().out
     assert "verdict mix per step" in out and "most common failing tests" in out and "slowest programs" in out
     assert f"problem {PROBLEM}: 2 stages; stage now 1" in out and "step 1: 0 -> 1" in out
-    assert "given  | nums = [int(x) for x in input().split()]" in out
-    assert "ran    |     if x == 8:" in out
+    assert "given   | nums = [int(x) for x in input().split()]" in out
+    assert "ran     |     if x == 8:" in out
     assert any("⟦" in line and "total" in line for line in out.splitlines())  # FGO's masked dead code
     assert "step    2" not in out  # cut at step 1
 
