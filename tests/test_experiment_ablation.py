@@ -29,7 +29,6 @@ from core.settings import ConfigError, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
-NOBODY = staticmethod(lambda _dir: None)  # no other process writes any run directory
 
 
 # -- variants, seeds, overrides -------------------------------------------------------------
