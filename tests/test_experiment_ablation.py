@@ -527,7 +527,7 @@ class _Logger:
 
 
 def test_periodic_evaluation_runs_each_due_step_once_across_resumes(tmp_path):
-    from cluster.train import PeriodicEval
+    from cluster.periodic_eval import PeriodicEval
 
     cfg = load_config(None, ["iterations=5", "eval_every=2"])
     evals, logger = _Evals(), _Logger(tmp_path / "metrics.jsonl")
@@ -547,10 +547,12 @@ def test_periodic_evaluation_runs_each_due_step_once_across_resumes(tmp_path):
     again.log_final({"heldout": 0.75, "transfer": 0.5})
     steps = [(r["step"], r["eval/heldout_pass@1"]) for r in map(json.loads, logger.path.read_text().splitlines())]
     assert steps == [(1, 0.5), (3, 0.5), (4, 0.75)]
-    off = PeriodicEval(load_config(None, ["iterations=5"]), evals, _Logger(tmp_path / "off.jsonl"), tmp_path)
+    fresh = tmp_path / "off"
+    fresh.mkdir()
+    off = PeriodicEval(load_config(None, ["iterations=5"]), evals, _Logger(fresh / "metrics.jsonl"), fresh)
     assert not any(off.due(s) for s in range(5))
     off.log_final({"heldout": 0.75})  # eval_every 0: one metrics line per iteration, nothing else
-    assert not (tmp_path / "off.jsonl").exists()
+    assert not (fresh / "metrics.jsonl").exists()
 
 
 # -- the whole thing, for real --------------------------------------------------------------
