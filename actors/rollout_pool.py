@@ -78,6 +78,7 @@ class RolloutPool:
         self._sync_thread: int | None = None
         self._pids: tuple[int, ...] = ()  # the actors' pids at the last broadcast
         self._broadcasts = 0  # broadcasts so far: a task sent before the latest one may hold stale answers
+        self.stale_resent = 0  # tasks answered from older weights and sent again (NCCL route)
         if self._expected_route() == "object_store":
             self._check_store()
         remote = ray.remote(RolloutActor).options(
@@ -138,6 +139,7 @@ class RolloutPool:
                 continue
             if self._stale(results, sent_at):
                 resent += 1
+                self.stale_resent += 1
                 if resent > self.cfg.max_restarts * max(1, len(self.actors)) + 1:
                     raise RuntimeError(f"rollout actors keep answering with weights older than version "
                                        f"{self._version} after being sent it again")

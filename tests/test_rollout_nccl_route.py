@@ -109,8 +109,11 @@ def test_a_restarted_actor_is_caught_up_before_it_samples(ray_session, pool, tin
     worker.start()
     worker.join()
     assert len(learner.targets) == 1 and {c.policy_version for r in seen.values() for c in r.completions} == {0, version}
-    # on the syncing thread the pool notices the new pid and has the learner send the current version again
+    # on the syncing thread the pool notices the new pid and has the learner send the current version again,
+    # before it dispatches anything: no task has to be answered twice
+    resent = pool.stale_resent
     results = pool.generate(batch(8, "u"))
+    assert pool.stale_resent == resent
     assert len(learner.targets) == 2
     refresh = learner.targets[-1]
     assert refresh.version == version and refresh.actor_pids == tuple(pool.actor_pids()) != tuple(pids)
@@ -133,6 +136,7 @@ def test_an_actor_dying_mid_stream_has_its_stale_answers_resent(ray_session, poo
     assert sorted(r.request_id for r in seen) == sorted(q.request_id for q in reqs)
     assert {c.policy_version for r in seen for c in r.completions} == {version}
     assert len(learner.targets) == calls + 1 and learner.targets[-1].version == version
+    assert pool.stale_resent > 0  # the re-run tasks' answers from the start-up weights were dropped
 
 
 def _await_new_pid(pool, index: int, old: int, timeout_s: float = 60) -> None:
