@@ -20,17 +20,38 @@ def _pids() -> set[int]:
     return {int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()}
 
 
-def _stop_cluster(started: set[int]) -> None:
-    """Stop only this test's cluster (`ray stop` would stop every Ray on the machine):
-    every process that appeared while it ran and is still there."""
+def _stop_cluster(started: set[int], temp_dir: str) -> None:
+    """Stop only this test's cluster (`ray stop` would stop every Ray on the machine): the
+    processes that appeared while it ran and either name its temp dir on their command
+    line (gcs, raylet, dashboard, ...) or descend from one that does (workers, the job's
+    driver).  Other work started meanwhile on the machine (another run, a test) is left
+    alone."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in started & _pids():
+        for pid in _cluster_pids(started, temp_dir):
             if pid != os.getpid():
                 try:
                     os.kill(pid, sig)
                 except OSError:
                     pass
         time.sleep(1)
+
+
+def _cluster_pids(started: set[int], temp_dir: str) -> set[int]:
+    alive = started & _pids()
+    parent, cmdline = {}, {}
+    for pid in alive:
+        try:
+            parent[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    ours = {pid for pid, cmd in cmdline.items() if temp_dir in cmd}
+    grew = True
+    while grew:
+        children = {pid for pid, ppid in parent.items() if ppid in ours} - ours
+        ours |= children
+        grew = bool(children)
+    return ours
 
 
 def _free_port() -> int:
@@ -70,5 +91,5 @@ def test_ray_job_submit_runs_training(tmp_path):
         assert "held-out pass@1" in done.stdout
         assert json.loads((out / "result.json").read_text())["heldout_after"] >= 0.0
     finally:
-        _stop_cluster(_pids() - before)
+        _stop_cluster(_pids() - before, temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
