@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import time
@@ -39,7 +40,7 @@ def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=p
     if cfg.learner.sft.steps == 0:
         return base_model
     engine = {k: getattr(cfg.learner, k) for k in SFT_ENGINE_KEYS}
-    parts = {"base": base_model, "sft": to_dict(cfg.learner.sft), "engine": engine, "data": cfg.data.sft,
+    parts = {"base": _spelled_once(base_model), "sft": to_dict(cfg.learner.sft), "engine": engine, "data": cfg.data.sft,
              "data_seed": cfg.data.seed, "seed": cfg.seed, "problems": len(problems)}
     fmt = cfg.rollout.prompt_style()
     if fmt.uses_chat(AutoTokenizer.from_pretrained(base_model)):  # the plain format's keys stay as they were
@@ -90,10 +91,23 @@ def train_sft(cfg: TrainConfig, base_model: str, problems: list[Problem], target
             log(f"sft step {step + 1}/{cfg.learner.sft.steps} loss {stats.loss:.3f} "
                 f"({time.perf_counter() - start:.0f}s)")
     final = Path(target)
-    staging = final.with_name(final.name + ".partial")
+    staging = final.with_name(f"{final.name}.partial-{os.getpid()}")  # one per writer: two runs may race
     shutil.rmtree(staging, ignore_errors=True)
     export_hf(trainer.engine, staging, base_model)
-    staging.rename(final)
+    try:
+        staging.rename(final)
+    except OSError:
+        if not (final / "config.json").is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # another run of the same key finished first: same model
+        log(f"SFT model {final} was written meanwhile by another run; using it")
+
+
+def _spelled_once(model: str) -> str:
+    """A local model directory by its absolute path, so `outputs/cache/...` and
+    `/work/outputs/cache/...` (the same model) share one SFT cache entry; a hub id as is."""
+    path = Path(model)
+    return str(path.resolve()) if path.exists() else model
 
 
 def _pair(problem: Problem, tokenizer, fmt: PromptFormat) -> tuple[list[int], list[int]]:

@@ -186,3 +186,6 @@ def test_sft_runs_on_a_ray_task_when_the_learner_is_on_actors(ray_session, tmp_p
     again: list[str] = []
     assert warm_start(cfg, str(tiny_model_dir), problems, again.append) == model_dir
     assert again == [f"SFT model found in cache: {model_dir}"]
+    # the same base model spelled as a relative path is the same cache entry (no second SFT)
+    relative = os.path.relpath(tiny_model_dir)
+    assert relative != str(tiny_model_dir) and warm_start(cfg, relative, problems, again.append) == model_dir
