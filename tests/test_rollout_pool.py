@@ -140,3 +140,30 @@ def _await_death(actor, timeout_s: float = 30) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the killed actor still answers")
+
+
+def test_the_old_version_leaves_the_store_before_the_new_one_is_written(pool, tiny_model_dir, monkeypatch):
+    """A sync needs room for one copy of the policy, not two: the pool lets go of the
+    version the actors hold before the next one is published."""
+    import actors.rollout_pool as rollout_pool
+
+    held_while_publishing = []
+    real = rollout_pool.publish
+
+    def recording_publish(state, version, max_bytes):
+        held_while_publishing.append(pool._latest)
+        return real(state, version, max_bytes)
+
+    monkeypatch.setattr(rollout_pool, "publish", recording_publish)
+    state = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).state_dict()
+    pool.update_weights(state, pool.policy_version + 1)
+    assert pool._latest is not None
+    pool.update_weights(state, pool.policy_version + 1)
+
+    class Learner:  # publishes as a learner group's rank 0 would
+        def publish_policy(self, version, max_bytes):
+            held_while_publishing.append(pool._latest)
+            return real(state, version, max_bytes)
+
+    pool.sync_from(Learner())
+    assert held_while_publishing == [None, None, None]
