@@ -12,9 +12,8 @@ from __future__ import annotations
 from html import escape
 
 from cluster.inspect_run import ProblemHistory, RunSummary, ShownSample
-from cluster.inspect_text import stage_of
+from cluster.inspect_text import sample_heading, stage_of
 from cluster.program_view import PREFIX, ProgramLine
-from cluster.rollout_table import start_text
 
 MASKED_BG = "#f4a3a3"
 GIVEN_BG = "#e8e8e8"
@@ -102,16 +101,7 @@ LEGEND = (f"<p class='legend'><span style='background:{GIVEN_BG}'>canonical pref
 
 def sample_html(shown: ShownSample) -> str:
     r = shown.record
-    reward = "n/a" if r.reward is None else f"{r.reward:+.2f}"
-    head = f"#{r.index} {r.verdict}, reward {reward}, stage {r.stage}"
-    if shown.copies > 1:
-        head += f" ({shown.copies} samples wrote this)"
-    if r.start_kind:
-        head += f", start {start_text(vars(r))}"
-    if r.policy_version is not None:
-        head += f", policy version {r.policy_version}"
-    if r.tests_total:
-        head += f", tests {r.tests_passed}/{r.tests_total} {r.test_verdicts}"
+    head = sample_heading(shown)
     out = [f"<div class='sample' data-verdict='{escape(r.verdict)}'>",
            f"<div class='sample-head' style='color:{VERDICT_COLOURS.get(r.verdict, '#222')}'>{escape(head)}</div>"]
     if r.hacks:

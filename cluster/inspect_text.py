@@ -73,7 +73,8 @@ def history_text(h: ProblemHistory) -> str:
     return "\n".join(out)
 
 
-def sample_text(shown: ShownSample) -> list[str]:
+def sample_heading(shown: ShownSample) -> str:
+    """One line about a shown sample (the text and the HTML page both head it with this)."""
     r = shown.record
     reward = "n/a" if r.reward is None else f"{r.reward:+.2f}"
     head = f"#{r.index} {r.verdict}, reward {reward}, stage {r.stage}"
@@ -85,7 +86,12 @@ def sample_text(shown: ShownSample) -> list[str]:
         head += f", policy version {r.policy_version}"
     if r.tests_total:
         head += f", tests {r.tests_passed}/{r.tests_total} {r.test_verdicts}"
-    out = [head]
+    return head
+
+
+def sample_text(shown: ShownSample) -> list[str]:
+    r = shown.record
+    out = [sample_heading(shown)]
     if r.hacks:
         out.append(f"  reward-hacking signals: {', '.join(r.hacks)}")
     if r.failing:

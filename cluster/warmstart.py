@@ -43,7 +43,7 @@ def warm_start(cfg: TrainConfig, base_model: str, problems: list[Problem], log=p
     parts = {"base": _spelled_once(base_model), "sft": to_dict(cfg.learner.sft), "engine": engine, "data": cfg.data.sft,
              "data_seed": cfg.data.seed, "seed": cfg.seed, "problems": len(problems)}
     fmt = cfg.rollout.prompt_style()
-    if fmt.uses_chat(AutoTokenizer.from_pretrained(base_model)):  # the plain format's keys stay as they were
+    if fmt.kind != "plain" and fmt.uses_chat(AutoTokenizer.from_pretrained(base_model)):  # plain: keys as they were
         parts["prompt"] = asdict(fmt)
     key = json.dumps(parts, sort_keys=True)
     target = model_cache(cfg.model) / f"sft-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

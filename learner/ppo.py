@@ -30,6 +30,7 @@ from learner.config import LearnerConfig
 from learner.dist import all_reduce_mean, setup_distributed, world_size
 from learner.engines import Engine, PPOEngines, build_ppo_engines, micro_batches
 from learner.export import full_state_dict
+from learner.lora import module_scale
 from learner.ppo_math import (KLController, aggregate, compute_kl, discounted_returns, gae, group_scores,
                               logprobs_and_entropy, logprobs_from_logits, masked_mean, policy_loss, token_rewards,
                               value_loss, whiten)
@@ -244,8 +245,6 @@ class PPOLearner:
 
     def state_dict(self) -> dict[str, Any]:
         """The learner's own state beyond the engines (JSON-safe, for checkpoints)."""
-        from learner.lora import module_scale
-
         return {"kl_ctl": self.kl_ctl.state_dict(), "lora_scale": module_scale(self.engines.policy.module)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -443,6 +443,22 @@ def test_position_0_has_an_empty_prefix_or_just_the_starter(tokenizer):
     assert lo == 0 and decode(tokenizer, prompt.input_ids[lo:hi]) == starter
 
 
+def test_prompt_format_fills_its_template_and_refuses_bad_ones(tokenizer):
+    from curriculum.prompt import PromptFormat
+
+    p = problem(SOLUTION, statement="Sum them.")
+    fmt = PromptFormat("chat", system="Be brief.", user_template="Task: {statement}\nStart with:\n{starter_code}")
+    assert fmt.messages(p) == [{"role": "system", "content": "Be brief."},
+                               {"role": "user", "content": f"Task: Sum them.\nStart with:\n{p.starter_code}"}]
+    assert PromptFormat().messages(p) == [{"role": "user", "content": "Sum them."}]
+    with pytest.raises(ValueError, match="rollout.user_template: .* must contain {statement}"):
+        PromptFormat(user_template="{problem}")
+    with pytest.raises(ValueError, match="rollout.fence: 'python' must open a Markdown code block"):
+        PromptFormat(fence="python")
+    with pytest.raises(ValueError, match="rollout.prompt_format is chat but the model's tokenizer has no chat template"):
+        build_prompt(p, tokenizer, fmt=PromptFormat("chat"))
+
+
 def test_chat_prompt_puts_the_prefix_in_the_assistant_turn(tokenizer):
     tok = train_tokenizer(list(stdlib_source_sample(300_000)), 1024)
     tok.chat_template = CHAT_TEMPLATE

@@ -36,6 +36,8 @@ def test_offload_goes_into_deepspeeds_config_and_is_checked():
     assert train["zero_optimization"]["offload_optimizer"] == {"device": "cpu"}
     assert train["zero_optimization"]["offload_param"] == {"device": "none"}
     assert frozen["zero_optimization"]["offload_param"] == {"device": "cpu"}  # the reference alone
+    both = deepspeed_config(LearnerConfig(zero_stage=3, offload_params=True, **SMALL), 1, 4)
+    assert both["zero_optimization"]["offload_param"] == {"device": "cpu"}
     with pytest.raises(ValueError, match="learner.offload_optimizer needs learner.zero_stage >= 1"):
         deepspeed_config(LearnerConfig(offload_optimizer=True, **SMALL), 1, 4)
     with pytest.raises(ValueError, match="learner.offload_params needs learner.zero_stage 3"):

@@ -51,18 +51,24 @@ def completion_of(tokenizer, text: str) -> Completion:
     return Completion(ids, (0.0,) * len(ids), "stop", 0, text)
 
 
-@pytest.mark.slow
-def test_each_sample_carries_the_verdict_of_its_own_program(ray_session, sft_model, executors):
+def live_iteration(sft_model, executors, overrides: list[str], n_problems: int):
+    """A PPOIteration over the first RL problems with a real rollout pool on the SFT model."""
     from transformers import AutoTokenizer
 
     from actors.rollout_pool import RolloutPool
 
-    cfg = load_config(None, ["problems_per_iteration=8", "rollout.samples_per_prompt=4", "rollout.max_new_tokens=48",
-                             "rollout.batch_size=8"])
+    cfg = load_config(None, overrides)
     tokenizer = AutoTokenizer.from_pretrained(sft_model)
-    problems = load_problems("bundled:rl:0").problems[:32]
+    problems = load_problems("bundled:rl:0").problems[:n_problems]
     rollout = RolloutPool(cfg.rollout, str(sft_model))
-    iteration = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+    return cfg, tokenizer, problems, rollout, PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+
+
+@pytest.mark.slow
+def test_each_sample_carries_the_verdict_of_its_own_program(ray_session, sft_model, executors):
+    cfg, tokenizer, problems, rollout, iteration = live_iteration(
+        sft_model, executors, ["problems_per_iteration=8", "rollout.samples_per_prompt=4",
+                               "rollout.max_new_tokens=48", "rollout.batch_size=8"], 32)
     try:
         collected = iteration.collect(iteration.draw(0))
     finally:
@@ -198,18 +204,11 @@ def test_dynamic_sampling_replaces_groups_without_signal_and_resumes_its_rounds(
     a batch drawn before a checkpoint comes back with the same rounds and samples."""
     import json
 
-    from transformers import AutoTokenizer
-
-    from actors.rollout_pool import RolloutPool
-
-    cfg = load_config(None, ["problems_per_iteration=4", "rollout.samples_per_prompt=2", "rollout.max_new_tokens=32",
-                             "rollout.temperature=0", "learner.dynamic_sampling=true",
-                             "learner.dynamic_sampling_max_rounds=2", "learner.minibatch_size=8",
-                             "learner.micro_batch_size=8"])
-    tokenizer = AutoTokenizer.from_pretrained(sft_model)
-    problems = load_problems("bundled:rl:0").problems[:40]
-    rollout = RolloutPool(cfg.rollout, str(sft_model))
-    iteration = PPOIteration.create(cfg, problems, tokenizer, rollout, executors, None)
+    cfg, tokenizer, problems, rollout, iteration = live_iteration(
+        sft_model, executors, ["problems_per_iteration=4", "rollout.samples_per_prompt=2", "rollout.max_new_tokens=32",
+                               "rollout.temperature=0", "learner.dynamic_sampling=true",
+                               "learner.dynamic_sampling_max_rounds=2", "learner.minibatch_size=8",
+                               "learner.micro_batch_size=8"], 40)
     try:
         draw = iteration.draw(0)
         state = json.loads(json.dumps(iteration.state_dict()))
@@ -247,3 +246,25 @@ def test_dynamic_selection_puts_informative_groups_first():
     assert informative_groups(samples) == ["b", "d"]  # c's sandbox error is no reward of the program
     chosen = dynamic_selection(samples, 3)
     assert [s.problem_id for s in chosen] == ["b", "b", "d", "d", "a", "a"]
+
+
+def test_the_over_length_penalty_reaches_the_reward(tiny_model_dir):
+    """The trainer prices each completion by DAPO's rule and the sample's reward carries
+    it: a cut completion pays all of it, one in the buffer a share, and it is logged."""
+    from transformers import AutoTokenizer
+
+    cfg = load_config(None, ["rollout.max_new_tokens=32", "learner.overlong_penalty=0.5", "learner.overlong_buffer=8"])
+    iteration = PPOIteration.create(cfg, load_problems("bundled:rl:0").problems[:4], None, None, None, None)
+    cut = Completion((5,) * 32, (0.0,) * 32, "length", 0, "x = 1")
+    near = Completion((5,) * 28, (0.0,) * 28, "stop", 0, "x = 1")
+    short = Completion((5,) * 10, (0.0,) * 10, "stop", 0, "x = 1")
+    assert [iteration._overlong(c) for c in (cut, near, short)] == [0.5, 0.5 * 4 / 8, 0.0]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    problem = iteration.problems[next(iter(iteration.problems))]
+    assignment = iteration.curriculum.sample([problem.id])[0]
+    result = ExecutionResult(problem.id, WRONG_ANSWER, -0.3)
+    sample = judged_sample(tokenizer, problem, build_prompt(problem, tokenizer), assignment, cut, result, fgo=False,
+                           penalty=iteration._overlong(cut))
+    assert sample.reward == pytest.approx(-0.8) and sample.cut and sample.overlong_penalty == 0.5
+    metrics = sample_metrics([sample])
+    assert metrics["overlong/cut_fraction"] == 1.0 and metrics["overlong/penalty_mean"] == 0.5
