@@ -72,6 +72,8 @@ def test_cli_text_shows_history_masked_code_and_summary(run_dir, capsys):
     assert "ran     |     if x == 8:" in out
     assert any("⟦" in line and "total" in line for line in out.splitlines())  # FGO's masked dead code
     assert "step    2" not in out  # cut at step 1
+    heads = [line for line in out.splitlines() if line.startswith("#") and ", reward " in line]
+    assert heads and all(", stage " in h and ", policy version " in h and ", tests " in h for h in heads), heads
 
 
 def test_cli_errors_name_the_input(tmp_path, run_dir, capsys, judge, tokenizer):
