@@ -7,6 +7,8 @@ Facts this module encodes (DeepSpeed 0.19):
 * Without RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT in the environment
   `deepspeed.init_distributed` goes looking for MPI (mpi4py).  A single process gets
   rank 0 of 1 on a free loopback port; torchrun and the DeepSpeed launcher set them.
+  A port picked here leaves the environment once the group is up: this process's store
+  holds it, and children inherit the environment.
 * On the CPU accelerator, creating DeepSpeed's communication backend JIT-compiles a
   shared-memory all-reduce op (`deepspeed_shm_comm`, 20-60 s on 2 cores, cached under
   TORCH_EXTENSIONS_DIR afterwards).  No environment variable skips it: DS_BUILD_SHM_COMM
@@ -64,7 +66,8 @@ def setup_distributed(verbose: bool = False) -> DistInfo:
         deepspeed.utils.logger.setLevel(logging.WARNING)
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
         os.environ.setdefault(key, value)
-    if "MASTER_PORT" not in os.environ:
+    own_port = "MASTER_PORT" not in os.environ
+    if own_port:
         os.environ["MASTER_PORT"] = str(free_port())
     backend = "gloo" if on_cpu() else get_accelerator().communication_backend_name()
     if on_cpu():
@@ -72,6 +75,10 @@ def setup_distributed(verbose: bool = False) -> DistInfo:
     else:
         get_accelerator().set_device(int(os.environ["LOCAL_RANK"]))
     deepspeed.init_distributed(dist_backend=backend)
+    if own_port:
+        # the port is bound by this process's store now; a child (subprocess, Ray worker)
+        # that inherited it would try to bind it again and fail with EADDRINUSE
+        os.environ.pop("MASTER_PORT")
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
     return DistInfo(rank, int(os.environ["LOCAL_RANK"]), world, backend, torch.device(get_accelerator().current_device_name()))
 

@@ -56,3 +56,18 @@ def test_two_ranks_end_with_identical_weights(tiny_model_dir, tmp_path):
 
 if __name__ == "__main__":
     rank_main(sys.argv[1], sys.argv[2])
+
+
+
+def test_a_port_picked_for_one_process_does_not_leak_to_children():
+    """The single-process default binds MASTER_PORT in this process's store; a child that
+    inherited it (a subprocess learner, a Ray worker) would fail with EADDRINUSE.  Checked
+    in a fresh process, so that no earlier test's process group is in the way."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR",
+                                                            "MASTER_PORT")}
+    code = ("import os, torch\nfrom learner.dist import setup_distributed\nsetup_distributed()\n"
+            "print(torch.distributed.is_initialized(), 'MASTER_PORT' in os.environ)")
+    proc = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["True", "False"]
