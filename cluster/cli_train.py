@@ -27,6 +27,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
     ev.add_argument("--temperature", type=float, default=None, help="default: rollout.temperature")
     ev.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     ev.add_argument("--out", default=None, help="per-problem JSON lines report")
+    ev.add_argument("--refine", type=int, default=0, metavar="R",
+                    help="CYCLE's iterative self-refinement: up to R rounds after the one-shot sample, each "
+                         "re-prompted with the faulty program and its execution feedback; reports pass@1 per "
+                         "round, exact-copy rate and fixed share (-n chains per problem)")
     add_config_arguments(ev)
     ev.set_defaults(run=run_eval)
 
@@ -52,6 +56,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from problems.load import load_problems
 
     ks = [int(k) for k in args.k.split(",")]
+    if args.refine < 0:
+        raise ValueError(f"--refine {args.refine}: must be 0 (no refinement) or more rounds")
+    if args.refine and ks != [1]:
+        raise ValueError(f"--refine reports pass@1 per round; -k {args.k} is not supported with it")
     if max(ks) > args.n:
         raise ValueError(f"-k {max(ks)} needs -n >= {max(ks)}")
     check_model_path(args.model)
@@ -64,6 +72,8 @@ def run_eval(args: argparse.Namespace) -> int:
     connect(cfg)
     executors, rollout = ExecutorPool(cfg.executor), RolloutPool(cfg.rollout, args.model)
     try:
+        if args.refine:
+            return _refine_eval(args, cfg, problems, rollout, executors)
         report = evaluate(problems, AutoTokenizer.from_pretrained(args.model), rollout, executors, args.n, ks,
                           cfg.rollout, cfg.seed)
     finally:
@@ -72,4 +82,27 @@ def run_eval(args: argparse.Namespace) -> int:
     print(report.summary(args.problems))
     if args.out:
         Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in report.per_problem))
+    return 0
+
+
+def _refine_eval(args: argparse.Namespace, cfg, problems, rollout, executors) -> int:
+    """`execrl eval --refine R` (methods/cycle/refine.py): the template budget is the one
+    the model was trained with (its cycle.json), else the defaults."""
+    from transformers import AutoTokenizer
+
+    from methods.cycle.backends import pool_generate, pool_judge
+    from methods.cycle.refine import report, rows, run_refinement
+    from methods.cycle.template import check_plain
+    from methods.cycle.train import read_template
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    check_plain(tokenizer, cfg.rollout)
+    template, trained = read_template(args.model)
+    print(f"refinement template budget: {'from the model' if trained else 'defaults'} "
+          f"(program {template.program_tokens} tokens, feedback {template.feedback_tokens})")
+    chains = run_refinement(problems, tokenizer, pool_generate(rollout, cfg.rollout), pool_judge(executors), args.n,
+                            args.refine, cfg.seed, template, lambda line: print(line, flush=True))
+    print(report(chains, args.refine, args.n).summary(args.problems))
+    if args.out:
+        Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in rows(chains)))
     return 0

@@ -1,0 +1,110 @@
+"""`execrl cycle experiment`: the variants x seeds, each an `execrl cycle run` subprocess.
+
+Variants (overrides on configs/cycle.yaml):
+    sft           train.steps=0: the Phase I model refines with the template it never saw
+    sft-more      data.refine_share=0: the same training steps and problems, generation
+                  rows only (the control for "more SFT data" rather than refinement)
+    cycle         the defaults (PGM 0.05, half the batch refinement rows)
+    cycle-no-pgm  data.pgm_fraction=0
+    cycle-no-mix  data.refine_share=1 (refinement rows only)
+
+One seed's variants share `<out>/seed<s>` (Phase I model and collection made once);
+each run keeps every finished stage (pipeline.py), so rerunning the command resumes.
+A run's log is `<out>/seed<s>/<variant>.log`.  Afterwards results.json and results.md
+are recomputed from every finished evaluation under <out>.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "sft": ("train.steps=0",),
+    "sft-more": ("data.refine_share=0",),
+    "cycle": (),
+    "cycle-no-pgm": ("data.pgm_fraction=0",),
+    "cycle-no-mix": ("data.refine_share=1",),
+}
+
+
+@dataclass
+class Request:
+    out: Path
+    seeds: list[int]
+    variants: list[str]
+    config: str | None = None
+    extra: tuple[str, ...] = ()
+    sft_models: dict[int, str] | None = None
+
+
+def run_experiment(req: Request, log: Callable[[str], None] = print) -> dict:
+    unknown = [v for v in req.variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    failures = []
+    for seed in req.seeds:
+        for variant in req.variants:
+            cmd = command(req, seed, variant)
+            seed_dir = req.out / f"seed{seed}"
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            log(f"cycle experiment: {variant} seed {seed}")
+            with open(seed_dir / f"{variant}.log", "a") as out:
+                code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+            if code:
+                failures.append(f"{variant} seed{seed}: exit {code} (see {seed_dir / f'{variant}.log'})")
+                log(f"  FAILED: {failures[-1]}")
+    results = collect_results(req.out)
+    (req.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (req.out / "results.md").write_text(table(results))
+    return {"failures": failures, "results": results}
+
+
+def command(req: Request, seed: int, variant: str) -> list[str]:
+    cmd = [sys.executable, "-m", "cluster.cli", "cycle", "run", "--out", str(req.out / f"seed{seed}"), "--name", variant]
+    if req.config:
+        cmd += ["--config", req.config]
+    sft = (req.sft_models or {}).get(seed)
+    return cmd + [*req.extra, *VARIANTS[variant], f"seed={seed}", *([f"sft_model={sft}"] if sft else [])]
+
+
+def collect_results(out: Path) -> dict:
+    """{set: {variant: {seed: report}}} from every finished evaluation under `out`."""
+    found: dict = {}
+    for path in sorted(out.glob("seed*/*/eval/*.json")):
+        data = json.loads(path.read_text())
+        spec, seed, variant = data["settings"]["set"], path.parts[-4][len("seed"):], path.parts[-3]
+        found.setdefault(spec, {}).setdefault(variant, {})[seed] = data["report"]
+    return found
+
+
+def _spread(values: list[float | None]) -> str:
+    values = [v for v in values if v is not None and v == v]
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    return f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{mean:.3f}"
+
+
+def table(results: dict) -> str:
+    """Markdown: per set, per variant, pass@1 by round and exact-copy / fixed share of
+    round 1, mean over seeds (min-max)."""
+    lines = ["# CYCLE experiment", ""]
+    for spec, variants in results.items():
+        rounds = max(len(r["pass_at_1"]) for seeds in variants.values() for r in seeds.values())
+        head = " | ".join(f"pass@1 r{r}" for r in range(rounds))
+        lines += [f"## {spec}", "", f"| variant | seeds | {head} | exact-copy r1 | fixed r1 |",
+                  "|" + "---|" * (rounds + 4)]
+        for name in [v for v in VARIANTS if v in variants] + [v for v in variants if v not in VARIANTS]:
+            seeds = variants[name]
+            cells = [_spread([s["pass_at_1"][r] if r < len(s["pass_at_1"]) else None for s in seeds.values()])
+                     for r in range(rounds)]
+            copy = _spread([s["exact_copy"][1] if len(s["exact_copy"]) > 1 else None for s in seeds.values()])
+            fixed = _spread([s["fixed"][1] if len(s["fixed"]) > 1 else None for s in seeds.values()])
+            lines.append(f"| {name} | {','.join(sorted(seeds))} | {' | '.join(cells)} | {copy} | {fixed} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
