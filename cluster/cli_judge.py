@@ -11,6 +11,7 @@ from cluster.cli_data import add_problem_arguments
 from executors.config import ExecutorConfig
 from executors.judge import Judge
 from executors.samples import read_samples
+from executors.static_checks import StaticWeights, static_score
 from problems.load import load_problems
 
 
@@ -22,6 +23,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=2, help="parallel sandbox slots (default 2)")
     parser.add_argument("--no-coverage", action="store_true", help="skip line coverage")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per test (default: executor.timeout_s)")
+    parser.add_argument("--checks", action="store_true",
+                        help="also run RLCF's static checks: each result gets its findings and static_score "
+                             "(the default reward.static_weights)")
     parser.set_defaults(run=run)
 
 
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--workers must be at least 1")
     loaded = load_problems(args.problems, fmt=args.format, skip_bad=args.skip_bad)
     submissions = read_samples(args.samples, {p.id: p for p in loaded.problems})
-    cfg = ExecutorConfig(slots_per_actor=args.workers, coverage=not args.no_coverage)
+    cfg = ExecutorConfig(slots_per_actor=args.workers, coverage=not args.no_coverage, static_checks=args.checks)
     if args.timeout is not None:
         cfg = replace(cfg, timeout_s=args.timeout)
     with Judge(cfg) as judge:
@@ -41,9 +45,24 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             for submission, result in zip(submissions, results):
-                f.write(json.dumps({**result.to_dict(), "judged": submission.judged}) + "\n")
+                row = {**result.to_dict(), "judged": submission.judged}
+                if args.checks:
+                    row["static_score"] = static_score(result.findings, StaticWeights())
+                f.write(json.dumps(row) + "\n")
     print(summary(results, [s.problem.difficulty for s in submissions], layers))
+    if args.checks:
+        print(checks_summary(results))
     return 0
+
+
+def checks_summary(results) -> str:
+    """Static checks over the samples: how many are clean, the mean score, findings by class."""
+    scores = [static_score(r.findings, StaticWeights()) for r in results]
+    kinds = Counter(f.kind for r in results for f in r.findings)
+    clean = sum(not r.findings for r in results)
+    by_kind = ", ".join(f"{k} {n}" for k, n in kinds.most_common()) or "none"
+    return (f"  static checks: clean {clean}/{len(results)}, mean score {sum(scores) / len(scores):.3f}; "
+            f"findings: {by_kind}")
 
 
 def summary(results, difficulties, layers) -> str:

@@ -39,6 +39,16 @@ class TestResult:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One static-check finding (executors/static_checks.py): its class, line, and the
+    analyser's message."""
+
+    kind: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
 class ExecutionResult:
     """One program judged against all tests of one problem.
 
@@ -49,6 +59,7 @@ class ExecutionResult:
     coverage_known   False when line coverage was not collected, or when some test that
                      ran lost its record of executed lines: FGO then has no evidence to
                      mask with and keeps every token (counted in the training metrics)
+    findings         the program's static-check findings when executor.static_checks is on
     """
 
     problem_id: str
@@ -59,6 +70,7 @@ class ExecutionResult:
     executable_lines: tuple[int, ...] = ()
     error: str | None = None
     coverage_known: bool = True
+    findings: tuple[Finding, ...] | None = None  # static checks (executor.static_checks); None: not checked
     sandbox_layers: tuple[str, ...] = field(default=(), compare=False)
 
     @property

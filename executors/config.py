@@ -34,6 +34,9 @@ class ExecutorConfig(ConfigSection):
     python               interpreter of the fork servers ("" = the one running execrl), e.g.
                          a Python under /usr that the sandbox's unprivileged uid can read
     preload              extra modules the fork servers import before any program runs
+    static_checks        also run the static checks a compiler would (pylint, outside the
+                         sandbox: nothing is executed) and return their findings with each
+                         result; RLCF's reward reads them (on when a reward term needs them)
     """
 
     num_actors: int = field(default=1, metadata=rng(1))
@@ -54,6 +57,7 @@ class ExecutorConfig(ConfigSection):
         default_factory=list)
     python: str = ""
     preload: list[str] = field(default_factory=list)
+    static_checks: bool = False
     reward: RewardScale = field(default_factory=RewardScale)
 
     def wall_limit(self, cpu_limit_s: float) -> float:

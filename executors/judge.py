@@ -12,7 +12,7 @@ import json
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 from core.problem import AssertTest, CallTest, Problem, StdioTest, Test
@@ -21,6 +21,7 @@ from core.verdict import (COMPILE_ERROR, PASS, RUNTIME_CLASS, SANDBOX_ERROR, SKI
 from executors.config import ExecutorConfig, RewardScale
 from executors.sandbox import SandboxPlan, plan_sandbox
 from executors.slot import ForkServerSlot, SlotFailure
+from executors.static_checks import StaticChecker
 from executors.verdicts import classify
 
 REPLY_GRACE_S = 10.0
@@ -64,6 +65,7 @@ class Judge:
         self._reference_times: dict[str, float] = {}
         self._calibrations: dict[str, threading.Event] = {}  # set once a problem's reference is timed
         self._lock = threading.Lock()
+        self._checker = StaticChecker() if cfg.static_checks else None
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -84,7 +86,10 @@ class Judge:
     def judge(self, problem: Problem, program: str, coverage: bool | None = None) -> ExecutionResult:
         if self.cfg.time_scale_to_reference > 0:
             self._calibrate_once(problem)  # before taking a slot: calibrating needs one
-        return self._run_on_free_slot(problem, program, coverage)[0]
+        result = self._run_on_free_slot(problem, program, coverage)[0]
+        if self._checker is not None:
+            result = replace(result, findings=self._checker.check(program))
+        return result
 
     def _run_on_free_slot(self, problem: Problem, program: str, coverage: bool | None,
                           timeout_s: float | None = None) -> tuple[ExecutionResult, list[dict]]:
@@ -182,6 +187,8 @@ class Judge:
     def close(self) -> None:
         for slot in self._slots:
             slot.close()
+        if getattr(self, "_checker", None) is not None:
+            self._checker.close()
 
     def __enter__(self) -> "Judge":
         return self

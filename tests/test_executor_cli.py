@@ -25,6 +25,27 @@ def test_judge_cli_writes_results_in_sample_order(tmp_path, capsys):
     assert "pass rate 0.857" in printed and "compile_error 1" in printed
 
 
+def test_judge_cli_checks_report_findings_and_score(tmp_path, capsys):
+    """`--checks`: each result carries its static findings and score; without it, none."""
+    problem = load_problems("humaneval").problems[0]
+    body = problem.canonical_solution[len(problem.starter_code):]
+    rows = [{"problem_id": problem.id, "completion": body},
+            {"problem_id": problem.id, "completion": body + "    return undefined_thing\n"},
+            {"problem_id": problem.id, "code": "def broken(:\n"}]
+    samples, out = tmp_path / "s.jsonl", tmp_path / "r.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["judge", "--problems", "humaneval", "--samples", str(samples), "--out", str(out), "--checks",
+                 "--no-coverage"]) == 0
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["static_score"] for r in results] == [1.0, 0.4, 0.0]  # undefined name 0.5 + unreachable 0.1
+    assert [sorted(f["kind"] for f in r["findings"]) for r in results] == \
+        [[], ["undefined_name", "unreachable"], ["syntax"]]
+    assert "static checks: clean 1/3, mean score 0.467" in capsys.readouterr().out
+    assert main(["judge", "--problems", "humaneval", "--samples", str(samples), "--out", str(out), "--no-coverage"]) == 0
+    assert all(json.loads(line)["findings"] is None and "static_score" not in json.loads(line)
+               for line in out.read_text().splitlines())
+
+
 def test_judge_cli_judges_chat_answers_and_says_what_it_judged(tmp_path):
     problem = load_problems("humaneval").problems[2]  # truncate_number
     solution = problem.canonical_solution
