@@ -27,6 +27,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     ev.add_argument("--temperature", type=float, default=None, help="default: rollout.temperature")
     ev.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     ev.add_argument("--out", default=None, help="per-problem JSON lines report")
+    ev.add_argument("--no-checks", action="store_true",
+                    help="skip the static checks (then static-clean@k is not reported; compile@k and execute@k are)")
     ev.add_argument("--refine", type=int, default=0, metavar="R",
                     help="CYCLE's iterative self-refinement: up to R rounds after the one-shot sample, each "
                          "re-prompted with the faulty program and its execution feedback; reports pass@1 per "
@@ -67,7 +69,7 @@ def run_eval(args: argparse.Namespace) -> int:
     rollout_cfg = replace(cfg.rollout, backend=args.backend)
     if args.temperature is not None:
         rollout_cfg = replace(rollout_cfg, temperature=args.temperature)
-    cfg = replace(cfg, rollout=rollout_cfg)
+    cfg = replace(cfg, rollout=rollout_cfg, executor=replace(cfg.executor, static_checks=not args.no_checks))
     problems = load_problems(args.problems, fmt=args.format, skip_bad=args.skip_bad).problems
     connect(cfg)
     executors, rollout = ExecutorPool(cfg.executor), RolloutPool(cfg.rollout, args.model)

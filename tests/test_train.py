@@ -150,8 +150,11 @@ def test_eval_cli_reports_pass_at_k(ray_session, tmp_path, capsys, tiny_model_di
     assert code == 0
     printed = capsys.readouterr().out
     assert "pass@1" in printed and "pass@2" in printed
+    assert "compile@1" in printed and "execute@2" in printed and "static-clean@1" in printed
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 182 and {"problem_id", "pass@1", "pass@2", "difficulty"} <= set(rows[0])
+    assert all(r["n"] >= r["compile"] >= r["execute"] >= r["correct"] and r["static_clean"] <= r["compile"]
+               for r in rows)
 
 
 def test_pass_at_k_estimator():
