@@ -98,7 +98,8 @@ class EvalConfig(ConfigSection):
 
     sets          problem sets (bundled:<split>, humaneval, a file path); the base's
                   data.* names are refused as collection sets, never these
-    max_problems  first N of each set (0: all)
+    max_problems  N problems of each set (0: all), drawn with a seed of the set's name
+                  only: the same subset for every seed and variant
     samples       refinement chains per problem (each starts from its own one-shot sample)
     rounds        R: refinement rounds after the one-shot round 0
     """

@@ -17,6 +17,7 @@ by statement.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,12 +49,21 @@ class Run:
         return self.out / self.name
 
 
-def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "problems") -> list[Problem]:
+def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "problems", sample: bool = False
+             ) -> list[Problem]:
+    """The set's problems; `limit` keeps the first N, or with `sample` N drawn by a
+    generator seeded by the set's name alone (the same problems for every seed and
+    variant, so runs compare on one subset), in the set's order."""
     try:
         problems = load_problems(_seeded(spec, seed), fmt=fmt).problems
     except FileNotFoundError as exc:
         raise ValueError(f"{what}: {exc}") from None
-    return problems[:limit] if limit else problems
+    if not limit or limit >= len(problems):
+        return problems
+    if not sample:
+        return problems[:limit]
+    keep = set(random.Random(f"cycle-eval:{spec}").sample(range(len(problems)), limit))
+    return [p for i, p in enumerate(problems) if i in keep]
 
 
 def collection_set(run: Run) -> list[Problem]:
@@ -165,7 +175,7 @@ def eval_stage(run: Run, model: str, tokenizer, pools) -> dict:
         if _kept(out, settings):
             results[spec] = json.loads(out.read_text())["report"]
             continue
-        problems = load_set(spec, run.cycle.seed, None, ev.max_problems, "eval.sets")
+        problems = load_set(spec, run.cycle.seed, None, ev.max_problems, "eval.sets", sample=True)
         chains = run_refinement(problems, tokenizer, *pools(), ev.samples, ev.rounds, run.cycle.seed, template,
                                 run.log)
         rep = report(chains, ev.rounds, ev.samples)
