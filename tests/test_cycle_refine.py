@@ -80,6 +80,23 @@ def test_refinement_prompt_carries_the_programs_real_feedback(tok, judge):
     assert "# verdict: wrong_answer (test 2 of 2 failed)\n# input: 2\\n1\\n2\n# expected: 3\n# got: -3\n" in prompt
 
 
+def test_each_round_shows_the_latest_program_and_its_own_feedback(tok, judge):
+    """Round 2's prompt holds round 1's program and round 1's feedback, not round 0's."""
+    broken = "print(\n"
+    calls = []
+
+    def model(requests):
+        texts = [tok.decode(ids) for ids, _, _ in requests]
+        calls.append(texts)
+        return [[broken if PROGRAM_HEADER + FAULTY in t else FAULTY] * n for t, (_, n, _) in zip(texts, requests)]
+
+    chains = run_refinement([FIXABLE], tok, model, judge, samples=1, rounds=2)
+    assert [a.verdict for a in chains[0].attempts] == ["wrong_answer", "compile_error", "wrong_answer"]
+    (second,) = calls[2]
+    assert PROGRAM_HEADER + broken in second and PROGRAM_HEADER + FAULTY not in second
+    assert "# verdict: compile_error\n# error: SyntaxError" in second and "# expected: 3" not in second
+
+
 def test_zero_rounds_is_one_shot_generation(tok, judge):
     model = Scripted(tok)
     chains = run_refinement([FIXABLE], tok, model, judge, samples=3, rounds=0)
@@ -120,9 +137,9 @@ def test_pass_at_1_weighs_problems_equally_and_leaves_out_sandbox_errors():
               chain("a", "x", "wrong_answer", "wrong_answer", copies=(True,)),
               chain("a", "x", "pass"), chain("a", "x", "pass"),
               chain("b", "y", "wrong_answer", SANDBOX_ERROR, copies=(False,)),
-              chain("b", "y", "wrong_answer", "wrong_answer", copies=(True,))]
+              chain("b", "y", "wrong_answer", "pass", copies=(False,))]
     rep = report(chains, rounds=1, samples=4)
-    # a: 2 of 4 then 3 of 4; b: its sandboxed chain is left out, 0 of 1 both rounds
-    assert rep.pass_at_1 == pytest.approx([(0.5 + 0.0) / 2, (0.75 + 0.0) / 2])
+    # a: 2 of 4 then 3 of 4; b: its sandboxed chain is left out, 0 of 1 then 1 of 1
+    assert rep.pass_at_1 == pytest.approx([(0.5 + 0.0) / 2, (0.75 + 1.0) / 2])
     assert rep.sandbox_errors == 1 and rep.refinements == [0, 3]
-    assert rep.exact_copy[1] == pytest.approx(2 / 3) and rep.fixed[1] == pytest.approx(1 / 3)
+    assert rep.exact_copy[1] == pytest.approx(1 / 3) and rep.fixed[1] == pytest.approx(2 / 3)
