@@ -10,13 +10,13 @@ import argparse
 import sys
 
 from cluster.cli_data import resolve_problem_argument
-from cluster import (cli_bench, cli_config, cli_curriculum, cli_cycle, cli_data, cli_experiment, cli_export, cli_inspect,
-                     cli_judge, cli_model, cli_plan, cli_report, cli_train)
+from cluster import (cli_bench, cli_codedpo, cli_config, cli_curriculum, cli_cycle, cli_data, cli_experiment,
+                     cli_export, cli_inspect, cli_judge, cli_model, cli_plan, cli_report, cli_train)
 from core.problem import ProblemFormatError
 from core.settings import ConfigError
 
 VERB_MODULES = (cli_train, cli_data, cli_model, cli_config, cli_judge, cli_curriculum, cli_bench, cli_plan, cli_export,
-                cli_experiment, cli_report, cli_inspect, cli_cycle)
+                cli_experiment, cli_report, cli_inspect, cli_cycle, cli_codedpo)
 USER_ERRORS = (ConfigError, ProblemFormatError, FileNotFoundError, ValueError)
 
 
