@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from actors.config import RolloutConfig
+from cluster.rewards import RewardConfig
 from core.settings import ConfigError, ConfigSection, load_yaml, rng
 from curriculum.config import CurriculumConfig
 from executors.config import ExecutorConfig
@@ -103,6 +104,7 @@ class TrainConfig(ConfigSection):
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     observe: ObserveConfig = field(default_factory=ObserveConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
@@ -111,6 +113,8 @@ class TrainConfig(ConfigSection):
         the weights that sample are the weights that are scored."""
         self.rollout.dtype = self.model.dtype
         self.learner.precision = PRECISION_OF_DTYPE[self.model.dtype]
+        if self.reward.name != "stepcoder" and self.reward.needs_static_checks:
+            self.executor.static_checks = True  # the static term reads the executors' findings
 
 
 PRECISION_OF_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
@@ -128,6 +132,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Tr
 
 def check_consistency(cfg: TrainConfig) -> None:
     """Settings that are each valid but do not fit together."""
+    cfg.reward.term_weights()  # reward.weights only with reward.name: custom, and then some term
+    if cfg.reward.needs_discriminator and cfg.one_step_off_policy:
+        raise ConfigError("the discriminator reward term needs one_step_off_policy: false: the prefetched batch "
+                          "would be scored while the discriminator trains, so rewards would depend on timing")
     if cfg.learner.old_logprobs == "rollout" and cfg.rollout.top_p < 1.0:
         raise ConfigError(f"learner.old_logprobs: rollout needs rollout.top_p: 1.0 (it is {cfg.rollout.top_p}): "
                           "the rollout's log-probs are renormalised over the top-p nucleus, the learner's over "

@@ -46,6 +46,7 @@ class Sample:
     overlong_penalty: float = 0.0  # already subtracted from `reward` (learner.overlong_penalty)
     outside_code: int = 0  # completion tokens after the code that ran (closing fence, EOS): kept by FGO
     observed: Observation | None = None  # what the rollout table and `execrl inspect` show (cluster/observation.py)
+    reward_terms: dict[str, float] | None = None  # the terms `reward` sums (cluster/grounding.py); None: StepCoder's alone
 
     @property
     def sandbox_error(self) -> bool:

@@ -22,6 +22,7 @@ from cluster.export import export_checkpoint, record_run_model
 from cluster.metrics import MetricsLogger
 from cluster.periodic_eval import PeriodicEval
 from cluster.runtime import connect, preflight
+from cluster.grounding import Rewarder
 from cluster.storage import check_checkpoint_storage
 from cluster.trainer import PPOIteration
 from cluster.warmstart import warm_start
@@ -55,6 +56,7 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
     logger = MetricsLogger(cfg, run_dir)
     iteration = PPOIteration.create(cfg, sets["rl"], tokenizer, rollout, executors, learner)
     iteration.log, iteration.sink, iteration.sample_sink = log, logger.log, logger.log_samples
+    iteration.rewarder = _rewarder(cfg, iteration, model_dir, log)
     first = _resume(run_dir, learner, iteration, log) if resume else 0
     rl_sample = random.Random(cfg.seed).sample(sets["rl"], min(RL_EVAL_PROBLEMS, len(sets["rl"])))
     if cfg.eval_problems:
@@ -73,6 +75,8 @@ def run_training(cfg: TrainConfig, resume: str | None = None, log=print) -> dict
         _export_policy(cfg, run_dir, learner, iteration, model_dir, log)
     finally:
         iteration.close()
+        if iteration.rewarder is not None:
+            iteration.rewarder.close()
         learner.close()
         logger.close()
         rollout.shutdown()
@@ -139,11 +143,26 @@ def _loop(cfg, iteration, first, run_dir, learner, log, periodic: "PeriodicEval 
         raise
 
 
+def _rewarder(cfg, iteration, model_dir: str, log) -> "Rewarder | None":
+    """The reward's terms beyond StepCoder's (None for reward.name: stepcoder), said as they run."""
+    rewarder = Rewarder.create(cfg.reward, iteration.problems, model_dir, cfg.seed)
+    if rewarder is not None:
+        terms = ", ".join(f"{t} x{w:g}" for t, w in rewarder.terms.items())
+        extra = (f"; discriminator actor ({cfg.reward.discriminator.num_cpus:g} CPU, "
+                 f"{cfg.reward.discriminator.num_gpus:g} GPU) from {cfg.reward.discriminator.model or model_dir}"
+                 if rewarder.discriminator is not None else "")
+        log(f"reward {cfg.reward.name}: {terms}; static checks {'on' if cfg.executor.static_checks else 'off'}{extra}")
+    return rewarder
+
+
 def _checkpoint(run_dir: Path, learner, iteration) -> Path:
     """At the iteration's next step: a batch the learner has trained on counts as done
     (what it still owes, sync and curriculum report, is in the state), one it has not
     is saved as drawn (and collected, if it was)."""
-    return learner.save_checkpoint(run_dir / "checkpoints", iteration.next_step, iteration.state_dict())
+    path = learner.save_checkpoint(run_dir / "checkpoints", iteration.next_step, iteration.state_dict())
+    if iteration.rewarder is not None:
+        iteration.rewarder.save(path)  # the discriminator's weights, optimizer and data beside the learner's
+    return path
 
 
 def _export_policy(cfg, run_dir: Path, learner, iteration, model_dir: str, log) -> Path:
@@ -162,6 +181,8 @@ def _export_policy(cfg, run_dir: Path, learner, iteration, model_dir: str, log) 
 
 def _resume(run_dir: Path, learner, iteration, log) -> int:
     resumed = learner.load_checkpoint(run_dir / "checkpoints")
+    if iteration.rewarder is not None:
+        iteration.rewarder.load(resumed.path)
     finished = iteration.resume(resumed.client_state, resumed.step)
     if finished is not None:  # trained before the interrupt: its sync, report and metrics are done now
         log(f"iteration {finished + 1} was trained before the interrupt; synced and reported now")

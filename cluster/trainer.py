@@ -149,6 +149,7 @@ class PPOIteration:
         self.sample_sink = None  # called with (step, samples) once the learner has trained on them
         self.log = print
         self.last_batch: Collected | None = None  # the batch the last update trained on
+        self.rewarder = None  # cluster.grounding.Rewarder when the reward is not StepCoder's alone
         self.next_step = 0  # the first step whose batch the learner has not trained on
 
     @classmethod
@@ -191,6 +192,8 @@ class PPOIteration:
         lag = [version - s.policy_version for s in current.samples]
         metrics = self._metrics(current, stats, timings, dropped)
         metrics["policy_lag"] = sum(lag) / max(1, len(lag))
+        if self.rewarder is not None:  # term means; the discriminator learns from this batch
+            metrics.update(self.rewarder.after_update(step, current.samples, self._programs(current)))
         self._pending = {"step": step, "results": [[r.problem_id, r.stage, r.passed]
                                                    for r in stage_results(current.samples)], "metrics": metrics}
         self.last_batch = current
@@ -375,8 +378,19 @@ class PPOIteration:
         samples = [judged_sample(self.tokenizer, self.problems[pending[i][0]], prompts[pending[i][0]],
                                  draw.assignments[pending[i][0]], pending[i][2], judged[i], self.cfg.learner.fgo,
                                  self._version_offset, self._overlong(pending[i][2])) for i in order]
+        if self.rewarder is not None:
+            self.rewarder.assign(samples, [judged[i] for i in order],
+                                 [prompts[pending[i][0]].prefix + pending[i][2].text for i in order])
         overlap = 1.0 - (total - gen_done[0]) / max(total, 1e-9)
         return samples, overlap
+
+    def _programs(self, current: Collected) -> list[str]:
+        """Each sample's program as judged (its start point's canonical prefix + completion)."""
+        fmt, prefixes = self.cfg.rollout.prompt_style(), {}
+        for pid in dict.fromkeys(s.problem_id for s in current.samples):
+            start = current.draw.assignments[pid].start
+            prefixes[pid] = build_prompt(self.problems[pid], self.tokenizer, start, fmt=fmt).prefix
+        return [prefixes[s.problem_id] + s.text for s in current.samples]
 
     def _overlong(self, completion) -> float:
         """DAPO's over-length penalty for this completion (0 with learner.overlong_penalty 0)."""

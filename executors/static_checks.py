@@ -30,8 +30,9 @@ import ast
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from core.settings import ConfigSection, rng
 from core.verdict import Finding
 
 CLASS_OF_MESSAGE = {
@@ -51,25 +52,27 @@ FINDING_CLASSES = ("syntax", "undefined_name", "used_before_assignment", "call_a
 MODULE = "program"  # the module name every checked program gets (its astroid cache entry is dropped after)
 
 
-@dataclass(frozen=True)
-class StaticWeights:
-    """How much each finding class costs the static-check score (README "RLCF")."""
+@dataclass
+class StaticWeights(ConfigSection):
+    """How much each finding class costs the static-check score (`reward.static_weights`):
+    errors a compiler rejects cost most, warnings it would only print cost a little."""
 
-    syntax: float = 1.0
-    undefined_name: float = 0.5
-    used_before_assignment: float = 0.3
-    call_arity: float = 0.5
-    invalid_statement: float = 0.5
-    no_return_value: float = 0.3
-    unreachable: float = 0.1
-    unused_result: float = 0.1
+    syntax: float = field(default=1.0, metadata=rng(0))
+    undefined_name: float = field(default=0.5, metadata=rng(0))
+    used_before_assignment: float = field(default=0.3, metadata=rng(0))
+    call_arity: float = field(default=0.5, metadata=rng(0))
+    invalid_statement: float = field(default=0.5, metadata=rng(0))
+    no_return_value: float = field(default=0.3, metadata=rng(0))
+    unreachable: float = field(default=0.1, metadata=rng(0))
+    unused_result: float = field(default=0.1, metadata=rng(0))
 
 
 def static_score(findings: tuple[Finding, ...], weights: StaticWeights | dict[str, float]) -> float:
     """1 for a clean program, less each finding's class weight, floored at 0: a syntax
     error (weight 1) scores 0, as a program a compiler rejects outright."""
-    get = weights.get if isinstance(weights, dict) else (lambda kind, default=0.0: getattr(weights, kind, default))
-    return max(0.0, 1.0 - sum(get(f.kind, 0.0) for f in findings))
+    if not isinstance(weights, dict):
+        weights = {kind: getattr(weights, kind) for kind in FINDING_CLASSES}
+    return max(0.0, 1.0 - sum(weights.get(f.kind, 0.0) for f in findings))
 
 
 class StaticChecker:

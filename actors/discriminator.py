@@ -1,0 +1,214 @@
+"""RLCF's discriminator: a small language model with a classification head that scores how
+much a program looks like a reference solution rather than one of the policy's samples.
+
+Trained alongside the policy, GAN-style: the RL pool's reference solutions are the
+positives, the policy's recent samples the negatives (correct samples too: the question
+is "written by a person or by the policy", which is what makes its score a reward the
+policy cannot saturate by passing tests alone).  Schedule (`reward.discriminator`):
+every `train_every` iterations, after the learner's update, the iteration's samples join
+a bounded buffer of negatives and the discriminator takes `steps` optimizer steps on
+balanced minibatches (half references, half samples).  A fixed share of problems
+(`heldout_fraction`, chosen by a hash of the problem id, so the same ones across runs)
+never trains it; its accuracy on their (reference, sample) pairs is logged.
+
+Input: the problem statement, optionally the reference program (`with_reference`), then
+the candidate program; truncated from the left, so the program survives.  The model is
+`model` (a Hugging Face causal LM directory; by default the policy's starting model) with
+a fresh one-logit head.  It is a plain torch model: it never joins the policy's DeepSpeed
+engines, and runs as its own Ray actor with its own CPUs/GPUs (`DiscriminatorPool`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from core.settings import ConfigSection, rng
+
+
+@dataclass
+class DiscriminatorConfig(ConfigSection):
+    """Knobs of RLCF's discriminator (read when a reward term uses it)."""
+
+    model: str | None = None  # a Hugging Face causal LM directory; None: the policy's starting model
+    with_reference: bool = True
+    lr: float = field(default=1e-4, metadata=rng(0, exclusive_min=True))
+    batch_size: int = field(default=16, metadata=rng(2))
+    train_every: int = field(default=1, metadata=rng(1))
+    steps: int = field(default=4, metadata=rng(1))
+    buffer_size: int = field(default=512, metadata=rng(2))
+    heldout_fraction: float = field(default=0.1, metadata=rng(0, 0.9))
+    max_tokens: int = field(default=384, metadata=rng(16))
+    num_cpus: float = field(default=1.0, metadata=rng(0))
+    num_gpus: float = field(default=0.0, metadata=rng(0))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One program to score or learn from, with what the discriminator sees beside it."""
+
+    problem_id: str
+    statement: str
+    reference: str
+    program: str
+
+
+def is_heldout(problem_id: str, fraction: float) -> bool:
+    """Whether a problem's pairs are kept out of training (stable across runs and resumes)."""
+    digest = hashlib.sha256(problem_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2 ** 64 < fraction
+
+
+class Discriminator:
+    """The model, its optimizer and its data; the Ray actor's body (also used in-process by tests)."""
+
+    def __init__(self, cfg: DiscriminatorConfig, model_dir: str, seed: int = 0) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        torch.manual_seed(seed)
+        self.cfg = cfg
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.tokenizer.truncation_side = "left"  # the program is at the end: it survives
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1, dtype=torch.float32)
+        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
+        self.rng = random.Random(seed)
+        self.positives: dict[str, Candidate] = {}  # one reference per problem seen
+        self.negatives: list[Candidate] = []  # the newest buffer_size samples
+        self.updates = 0
+
+    def text(self, c: Candidate) -> str:
+        reference = f"# reference solution\n{c.reference}\n" if self.cfg.with_reference else ""
+        return f"{c.statement}\n{reference}# candidate\n{c.program}"
+
+    def logits(self, candidates: Sequence[Candidate]):
+        enc = self.tokenizer([self.text(c) for c in candidates], return_tensors="pt", padding=True,
+                             truncation=True, max_length=self.cfg.max_tokens)
+        return self.model(**enc).logits.squeeze(-1)
+
+    def score(self, candidates: Sequence[Candidate], chunk: int = 32) -> list[float]:
+        """P(reference-like) for each candidate, in order (eval mode, no gradient)."""
+        import torch
+
+        self.model.eval()
+        out: list[float] = []
+        with torch.no_grad():
+            for i in range(0, len(candidates), chunk):
+                out += torch.sigmoid(self.logits(candidates[i:i + chunk])).tolist()
+        return out
+
+    def observe(self, references: Sequence[Candidate], samples: Sequence[Candidate]) -> None:
+        """References of the batch's problems become positives, its samples negatives."""
+        for ref in references:
+            self.positives.setdefault(ref.problem_id, ref)
+        self.negatives = (self.negatives + list(samples))[-self.cfg.buffer_size:]
+
+    def _split(self, heldout: bool) -> tuple[list[Candidate], list[Candidate]]:
+        keep = lambda c: is_heldout(c.problem_id, self.cfg.heldout_fraction) == heldout  # noqa: E731
+        return [c for c in self.positives.values() if keep(c)], [c for c in self.negatives if keep(c)]
+
+    def train(self) -> dict[str, float]:
+        """`steps` optimizer steps of binary cross-entropy on balanced minibatches from the
+        training problems; the mean loss and accuracy over them (empty when a side is empty)."""
+        import torch
+        import torch.nn.functional as F
+
+        positives, negatives = self._split(heldout=False)
+        if not positives or not negatives:
+            return {}
+        half = self.cfg.batch_size // 2
+        self.model.train()
+        losses, correct = [], []
+        for _ in range(self.cfg.steps):
+            batch = self.rng.choices(positives, k=half) + self.rng.choices(negatives, k=half)
+            labels = torch.tensor([1.0] * half + [0.0] * half)
+            logits = self.logits(batch)
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            losses.append(float(loss.detach()))
+            correct.append(float(((logits.detach() > 0).float() == labels).float().mean()))
+        self.updates += self.cfg.steps
+        return {"loss": sum(losses) / len(losses), "train_accuracy": sum(correct) / len(correct)}
+
+    def heldout_accuracy(self) -> float | None:
+        """Balanced accuracy at P = 0.5 on the held-out problems' references and samples
+        (the mean of the two sides' accuracies; None until both sides have examples)."""
+        positives, negatives = self._split(heldout=True)
+        if not positives or not negatives:
+            return None
+        pos, neg = self.score(positives), self.score(negatives)
+        return 0.5 * (sum(p > 0.5 for p in pos) / len(pos) + sum(n <= 0.5 for n in neg) / len(neg))
+
+    def save(self, path: str) -> str:
+        import torch
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(), "updates": self.updates,
+                    "positives": list(self.positives.values()), "negatives": self.negatives}, path)
+        return path
+
+    def load(self, path: str) -> None:
+        import torch
+
+        state = torch.load(path, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.updates = state["updates"]
+        self.positives = {c.problem_id: c for c in state["positives"]}
+        self.negatives = list(state["negatives"])
+
+    def set_threads(self, threads: int) -> int:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+        return torch.get_num_threads()
+
+
+class DiscriminatorPool:
+    """The discriminator as one Ray actor with its own resources; the trainer's handle."""
+
+    def __init__(self, cfg: DiscriminatorConfig, model_dir: str, seed: int = 0) -> None:
+        import ray
+
+        remote = ray.remote(Discriminator).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)
+        self.cfg = cfg
+        self.actor = remote.remote(cfg, model_dir, seed)
+        ray.get(self.actor.set_threads.remote(max(1, int(cfg.num_cpus))))
+
+    def _get(self, ref):
+        import ray
+
+        return ray.get(ref)
+
+    def score(self, candidates: Sequence[Candidate]) -> list[float]:
+        return self._get(self.actor.score.remote(list(candidates)))
+
+    def observe_and_train(self, references: Sequence[Candidate], samples: Sequence[Candidate],
+                          train: bool) -> dict[str, float]:
+        """Add the batch, train when the schedule says so; the metrics to log."""
+        self._get(self.actor.observe.remote(list(references), list(samples)))
+        stats = self._get(self.actor.train.remote()) if train else {}
+        accuracy = self._get(self.actor.heldout_accuracy.remote())
+        return {**stats, **({"heldout_accuracy": accuracy} if accuracy is not None else {})}
+
+    def save(self, path: str) -> str:
+        return self._get(self.actor.save.remote(path))
+
+    def load(self, path: str) -> None:
+        self._get(self.actor.load.remote(path))
+
+    def close(self) -> None:
+        import ray
+
+        ray.kill(self.actor)
