@@ -97,7 +97,8 @@ def score_verb(args: argparse.Namespace) -> int:
 
 
 def run_verb(args: argparse.Namespace) -> int:
-    from methods.codedpo.build import Run, run_codedpo
+    from methods.codedpo.build import Run
+    from methods.codedpo.pipeline import run_codedpo
     from methods.codedpo.config import load_codedpo_config
 
     cfg, base = load_codedpo_config(args.config, args.overrides)
