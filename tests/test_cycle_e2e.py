@@ -67,12 +67,14 @@ def test_experiment_table_from_finished_runs(tmp_path):
             path = tmp_path / f"seed{seed}" / variant / "eval" / "bundled-hard-heldout.json"
             path.parent.mkdir(parents=True)
             bump = 0.1 if variant == "cycle" else 0.0
-            report = {"pass_at_1": [r0, r1 + bump], "exact_copy": [None, 0.5 - bump], "fixed": [None, 0.1 + bump]}
+            report = {"pass_at_1": [r0, r1 + bump], "exact_copy": [None, 0.5 - bump], "fixed": [None, 0.1 + bump],
+                      "empty": [None, 0.25]}
             path.write_text(json.dumps({"settings": {"set": "bundled:hard-heldout"}, "report": report}))
     results = collect_results(tmp_path)
     assert set(results["bundled:hard-heldout"]) == {"sft", "cycle"}
     md = table(results)
-    assert "| sft | 0,1 | 0.300 (0.200-0.400) | 0.450 (0.300-0.600) | 0.500 (0.500-0.500) |" in md
+    assert "| sft | 0,1 | 0.300 (0.200-0.400) | 0.450 (0.300-0.600) | 0.500 (0.500-0.500) | 0.100 (0.100-0.100) " \
+           "| 0.250 (0.250-0.250) | 0.500 (0.500-0.500) |" in md
     assert "| cycle | 0,1 | 0.300 (0.200-0.400) | 0.550 (0.400-0.700) | 0.400 (0.400-0.400) |" in md
     cmd = command(Request(tmp_path, [1], ["cycle-no-pgm"], extra=("eval.rounds=1",), sft_models={1: "/m"}), 1,
                   "cycle-no-pgm")

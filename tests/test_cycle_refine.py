@@ -109,14 +109,25 @@ def test_report_figures_by_round_and_difficulty(tok, judge):
     rep = report(chains, rounds=2, samples=2)
     assert rep.pass_at_1 == pytest.approx([1 / 3, 2 / 3, 2 / 3])
     assert rep.exact_copy == [None, 0.5, 1.0] and rep.fixed == [None, 0.5, 0.0]
-    assert rep.refinements == [0, 4, 2]
+    assert rep.refinements == [0, 4, 2] and rep.empty == [None, 0.0, 0.0]
     assert rep.by_difficulty["hard"]["pass_at_1"] == [0.0, 0.5, 0.5]
     assert rep.by_difficulty["easy"]["pass_at_1"] == [1.0, 1.0, 1.0]
     lines = rows(chains)
     stubborn = next(r for r in lines if r["problem_id"] == "stubborn")
     assert [a["round"] for a in stubborn["chains"][0]["rounds"]] == [0, 1, 2]
     assert stubborn["chains"][0]["rounds"][2]["feedback"].startswith("# verdict: wrong_answer")
-    assert "round  pass@1  exact-copy" in rep.summary()
+    assert "round  pass@1  exact-copy  fixed  empty" in rep.summary()
+
+
+def test_an_empty_refinement_is_counted_as_such(tok, judge):
+    def model(requests):  # one-shot: a wrong program; asked to refine: nothing at all
+        return [["" if PROGRAM_HEADER in tok.decode(ids) else FAULTY] * n for ids, n, _ in requests]
+
+    chains = run_refinement([FIXABLE], tok, model, judge, samples=1, rounds=2)
+    assert [a.empty for a in chains[0].attempts] == [False, True, True]
+    assert [a.exact_copy for a in chains[0].attempts] == [None, False, True]  # empty twice: a copy
+    rep = report(chains, 2, 1)
+    assert rep.empty == [None, 1.0, 1.0] and rep.exact_copy == [None, 0.0, 1.0]
 
 
 def test_exact_copy_is_token_for_token(tok):

@@ -78,8 +78,28 @@ def collect_results(out: Path) -> dict:
     for path in sorted(out.glob("seed*/*/eval/*.json")):
         data = json.loads(path.read_text())
         spec, seed, variant = data["settings"]["set"], path.parts[-4][len("seed"):], path.parts[-3]
-        found.setdefault(spec, {}).setdefault(variant, {})[seed] = data["report"]
+        report = data["report"]
+        if "empty" not in report:  # evaluated before the empty share was recorded: from its programs
+            report["empty"] = _empty_share(path.with_suffix(".jsonl"), spec, int(seed), len(report["pass_at_1"]))
+        found.setdefault(spec, {}).setdefault(variant, {})[seed] = report
     return found
+
+
+def _empty_share(rows_path: Path, spec: str, seed: int, rounds: int) -> list[float | None]:
+    """Per round, the share of refinements with nothing after the starter code (the
+    prefix of a position-0 prompt), from the per-problem lines."""
+    from .pipeline import load_set
+
+    starter = {p.id: p.starter_code for p in load_set(spec, seed, None, 0, "eval.sets")}
+    counts = [[0, 0] for _ in range(rounds)]
+    for line in rows_path.read_text().splitlines():
+        row = json.loads(line)
+        for chain in row["chains"]:
+            for attempt in chain["rounds"]:
+                if attempt["round"]:
+                    counts[attempt["round"]][0] += not attempt["program"][len(starter[row["problem_id"]]):].strip()
+                    counts[attempt["round"]][1] += 1
+    return [None] + [e / n if n else None for e, n in counts[1:]]
 
 
 def _spread(values: list[float | None]) -> str:
@@ -91,20 +111,23 @@ def _spread(values: list[float | None]) -> str:
 
 
 def table(results: dict) -> str:
-    """Markdown: per set, per variant, pass@1 by round and exact-copy / fixed share of
-    round 1, mean over seeds (min-max)."""
+    """Markdown: per set, per variant, pass@1 by round, round 1's exact-copy, fixed and
+    empty shares and the last round's exact-copy rate, mean over seeds (min-max)."""
     lines = ["# CYCLE experiment", ""]
     for spec, variants in results.items():
         rounds = max(len(r["pass_at_1"]) for seeds in variants.values() for r in seeds.values())
         head = " | ".join(f"pass@1 r{r}" for r in range(rounds))
-        lines += [f"## {spec}", "", f"| variant | seeds | {head} | exact-copy r1 | fixed r1 |",
-                  "|" + "---|" * (rounds + 4)]
+        lines += [f"## {spec}", "", f"| variant | seeds | {head} | exact-copy r1 | fixed r1 | empty r1 | "
+                  f"exact-copy r{rounds - 1} |", "|" + "---|" * (rounds + 6)]
         for name in [v for v in VARIANTS if v in variants] + [v for v in variants if v not in VARIANTS]:
             seeds = variants[name]
             cells = [_spread([s["pass_at_1"][r] if r < len(s["pass_at_1"]) else None for s in seeds.values()])
                      for r in range(rounds)]
             copy = _spread([s["exact_copy"][1] if len(s["exact_copy"]) > 1 else None for s in seeds.values()])
             fixed = _spread([s["fixed"][1] if len(s["fixed"]) > 1 else None for s in seeds.values()])
-            lines.append(f"| {name} | {','.join(sorted(seeds))} | {' | '.join(cells)} | {copy} | {fixed} |")
+            empty = _spread([s["empty"][1] if len(s.get("empty") or ()) > 1 else None for s in seeds.values()])
+            last = _spread([s["exact_copy"][-1] for s in seeds.values()])
+            lines.append(f"| {name} | {','.join(sorted(seeds))} | {' | '.join(cells)} | {copy} | {fixed} | {empty} "
+                         f"| {last} |")
         lines.append("")
     return "\n".join(lines) + "\n"

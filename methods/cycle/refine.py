@@ -18,6 +18,9 @@ Figures, per round r (overall and per difficulty; problems weigh equally, as in 
   any changed token, whitespace included, is not a copy).  Pooled over refinements.
 - fixed share (r >= 1): the share of round-r refinements that pass, i.e. of the chains
   still failing before round r, the ones fixed in round r.  Pooled over refinements.
+- empty share (r >= 1): the share of round-r refinements where the model wrote nothing
+  after the prefix (it ended at once).  Two empty programs in a row are an exact copy,
+  so this says how much of the copy rate is a model giving up rather than repeating code.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Attempt:
     feedback: str | None = None  # the text the next round would show (None: passed)
     exact_copy: bool | None = None  # rounds >= 1: the program repeats the faulty one
     facts: dict | None = None  # Feedback.to_dict(): what the next round's prompt is built from
+    empty: bool = False  # the model wrote nothing after the prompt's prefix
 
 
 @dataclass
@@ -90,7 +94,8 @@ def run_refinement(problems: Sequence[Problem], tokenizer, generate: Generate, j
         for text in texts:
             chains.append(Chain(problem.id, problem.difficulty))
             programs.append(prompt.prefix + text)
-    _judge_round(chains, programs, 0, judge, by_id, budget, tokenizer, None)
+    _judge_round(chains, programs, 0, judge, by_id, budget, tokenizer, None, [p.prefix for p in one_shot
+                                                                              for _ in range(samples)])
     for r in range(1, rounds + 1):
         active = [c for c in chains if c.open]
         log(f"refinement round {r}/{rounds}: {len(active)} of {len(chains)} chains still failing")
@@ -101,19 +106,19 @@ def run_refinement(problems: Sequence[Problem], tokenizer, generate: Generate, j
         outputs = generate([(p.input_ids, 1, seed + r * ROUND_SEED_STRIDE + i) for i, p in enumerate(prompts)])
         faulty = [c.attempts[-1].program for c in active]
         _judge_round(active, [p.prefix + out[0] for p, out in zip(prompts, outputs)], r, judge, by_id, budget,
-                     tokenizer, faulty)
+                     tokenizer, faulty, [p.prefix for p in prompts])
     return chains
 
 
 def _judge_round(chains: list[Chain], programs: list[str], r: int, judge: Judge, by_id: dict, budget: TemplateConfig,
-                 tokenizer, faulty: list[str] | None) -> None:
+                 tokenizer, faulty: list[str] | None, prefixes: list[str]) -> None:
     results = judge([Submission(by_id[c.problem_id], prog) for c, prog in zip(chains, programs)])
     for i, (chain, program, result) in enumerate(zip(chains, programs, results)):
         facts = Feedback.from_result(result)
         chain.attempts.append(Attempt(
             r, program, result.verdict, None if result.passed else render(facts, budget.field_chars, budget.field_lines),
             exact_copy(tokenizer, faulty[i], program) if faulty is not None else None,
-            None if result.passed else facts.to_dict()))
+            None if result.passed else facts.to_dict(), not program[len(prefixes[i]):].strip()))
 
 
 @dataclass
@@ -125,6 +130,7 @@ class RefineReport:
     pass_at_1: list[float]
     exact_copy: list[float | None]
     fixed: list[float | None]
+    empty: list[float | None]
     refinements: list[int]
     by_difficulty: dict[str, dict]
     problems: int
@@ -137,10 +143,10 @@ class RefineReport:
         lines = [f"{name}{' ' if name else ''}{self.problems} problems x {self.samples} chains, {self.rounds} "
                  f"refinement round(s)" + (f" ({self.sandbox_errors} chains excluded: sandbox errors)"
                                            if self.sandbox_errors else "")]
-        lines.append("  round  pass@1  exact-copy  fixed  refinements")
+        lines.append("  round  pass@1  exact-copy  fixed  empty  refinements")
         for r in range(len(self.pass_at_1)):
             lines.append(f"  {r:>5}  {self.pass_at_1[r]:.3f}  {_fmt(self.exact_copy[r]):>10}  "
-                         f"{_fmt(self.fixed[r]):>5}  {self.refinements[r]:>11}")
+                         f"{_fmt(self.fixed[r]):>5}  {_fmt(self.empty[r]):>5}  {self.refinements[r]:>11}")
         for level, figures in sorted(self.by_difficulty.items()):
             by_round = " ".join(f"{v:.3f}" for v in figures["pass_at_1"])
             lines.append(f"  {level:<10} pass@1 by round {by_round}; exact-copy "
@@ -160,7 +166,7 @@ def report(chains: Sequence[Chain], rounds: int, samples: int) -> RefineReport:
         levels[c.difficulty].append(c)
     by_level = {lvl: _figures(cs, rounds) for lvl, cs in levels.items()}
     return RefineReport(rounds, samples, overall["pass_at_1"], overall["exact_copy"], overall["fixed"],
-                        overall["refinements"], by_level, len({c.problem_id for c in chains}),
+                        overall["empty"], overall["refinements"], by_level, len({c.problem_id for c in chains}),
                         sum(c.excluded for c in chains))
 
 
@@ -173,13 +179,14 @@ def _figures(chains: Sequence[Chain], rounds: int) -> dict:
     for r in range(rounds + 1):
         shares = [sum(p is not None and p <= r for p in passed) / len(passed) for passed in per_problem.values()]
         pass_at_1.append(sum(shares) / len(shares) if shares else float("nan"))
-    copies, fixed, made = [None], [None], [0]
+    copies, fixed, empty, made = [None], [None], [None], [0]
     for r in range(1, rounds + 1):
         attempts = [a for c in chains if not c.excluded for a in c.attempts if a.round == r]
         made.append(len(attempts))
         copies.append(sum(bool(a.exact_copy) for a in attempts) / len(attempts) if attempts else None)
         fixed.append(sum(a.verdict == "pass" for a in attempts) / len(attempts) if attempts else None)
-    return {"pass_at_1": pass_at_1, "exact_copy": copies, "fixed": fixed, "refinements": made}
+        empty.append(sum(a.empty for a in attempts) / len(attempts) if attempts else None)
+    return {"pass_at_1": pass_at_1, "exact_copy": copies, "fixed": fixed, "empty": empty, "refinements": made}
 
 
 def rows(chains: Sequence[Chain]) -> list[dict]:
