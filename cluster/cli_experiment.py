@@ -27,6 +27,15 @@ def register(verbs: argparse._SubParsersAction) -> None:
     ablation.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ablation.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
     ablation.set_defaults(run=run_ablation_verb)
+    rlcf = sub.add_parser("rlcf", help="SFT, then RLCF's grounding reward vs StepCoder's test reward, and the small "
+                                       "model with SFT only, on configs/tiny-hard.yaml over seeds")
+    rlcf.add_argument("--out", default="outputs/rlcf", help="output directory (default: outputs/rlcf)")
+    rlcf.add_argument("--seeds", default="0,1,2", help="comma-separated seeds or a range (default: 0,1,2)")
+    rlcf.add_argument("--variants", default=None, help="comma-separated: sft, stepcoder, rlcf, small-sft (default: all)")
+    rlcf.add_argument("--parallel", type=int, default=1, help="runs at once")
+    rlcf.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    rlcf.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
+    rlcf.set_defaults(run=run_rlcf_verb)
 
 
 def run_ablation_verb(args: argparse.Namespace) -> int:
@@ -46,3 +55,18 @@ def run_ablation_verb(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**summary.to_json(), "variants": [v.name for v in request.variants if v.name in VARIANTS]}))
     return 0 if summary.ok else 1
+
+
+def run_rlcf_verb(args: argparse.Namespace) -> int:
+    from cluster.experiment import check_overrides, parse_seeds
+    from methods.rlcf.experiment import VARIANTS, Request, run_experiment
+
+    names = [v.strip() for v in (args.variants or ",".join(VARIANTS)).split(",") if v.strip()]
+    request = Request(Path(args.out), parse_seeds(args.seeds), names, check_overrides(args.overrides), args.parallel)
+    summary = run_experiment(request, log=lambda line: print(line, flush=True))
+    print((request.out / "results.md").read_text(), end="")
+    for line in summary["failures"]:
+        print(f"FAILED {line}")
+    if args.json:
+        print(json.dumps({"out": str(request.out), "failures": summary["failures"], "results": summary["results"]}))
+    return 0 if not summary["failures"] else 1
