@@ -175,12 +175,24 @@ class Discriminator:
         return torch.get_num_threads()
 
 
+def check_room(cfg: DiscriminatorConfig, available: dict[str, float]) -> None:
+    """Fail at once, naming the key, rather than wait forever for an actor Ray cannot place
+    (the rollout actors and the learner have taken their share by the time it starts)."""
+    for key, resource in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        wanted, free = getattr(cfg, key), available.get(resource, 0.0)
+        if wanted > free + 1e-9:
+            raise ValueError(f"reward.discriminator.{key}: {wanted:g} {resource}s asked, but the Ray cluster has "
+                             f"{free:g} free after the rollout actors and the learner; lower it (0 shares the "
+                             f"cores) or add nodes")
+
+
 class DiscriminatorPool:
     """The discriminator as one Ray actor with its own resources; the trainer's handle."""
 
     def __init__(self, cfg: DiscriminatorConfig, model_dir: str, seed: int = 0) -> None:
         import ray
 
+        check_room(cfg, ray.available_resources())
         remote = ray.remote(Discriminator).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)
         self.cfg = cfg
         self.actor = remote.remote(cfg, model_dir, seed)

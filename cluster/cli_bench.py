@@ -127,6 +127,33 @@ def run_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_checks_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--problems", default="bundled:hard-heldout", help="problem set whose references are used")
+    parser.add_argument("--limit", type=int, default=200, help="reference solutions (a seeded sample)")
+    parser.add_argument("--analysers", default="pylint,pyflakes,ruff", help="comma-separated, of pylint,pyflakes,ruff")
+    parser.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+
+
+def run_checks(args: argparse.Namespace) -> int:
+    from executors.bench_checks import ANALYSERS, format_table, run_bench, sample_references
+    from problems.load import load_problems
+
+    names = [a.strip() for a in args.analysers.split(",") if a.strip()]
+    unknown = [a for a in names if a not in ANALYSERS]
+    if unknown or not names:
+        raise ValueError(f"--analysers: unknown {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(ANALYSERS)}")
+    if args.limit < 1:
+        raise ValueError("--limit must be at least 1")
+    references = sample_references(load_problems(args.problems).problems, args.limit)
+    if not references:
+        raise ValueError(f"--problems {args.problems}: no problem has a reference solution")
+    report = run_bench(references, names)
+    print(format_table(report))
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
 # name -> (help, add_arguments, run)
 SUBVERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "learner": ("tokens/s of a PPO update: DeepSpeed vs plain torch, and peak memory",
@@ -136,6 +163,8 @@ SUBVERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "rollout": ("tokens/s of each generation backend, weight-sync time, rollout log-prob gaps; bytes per sync and "
                 "seconds per GB of each weight-sync route",
                 add_rollout_arguments, run_rollout),
+    "checks": ("RLCF's static checks: ms/program, false positives on references and recall per finding class of "
+               "pylint, pyflakes and ruff", add_checks_arguments, run_checks),
     "loop": ("the training loop: seconds per phase, overlap, samples/s with 1 and 2 executor workers, off-policy",
              add_loop_arguments, run_loop),
 }

@@ -32,7 +32,11 @@ TRAIN = ["learner.sft.steps=20", "problems_per_iteration=4", "rollout.samples_pe
          "learner.minibatch_size=16", "learner.micro_batch_size=8", "eval_samples=2", "eval_problems=4",
          "rollout.max_new_tokens=48", "checkpoint_every=1", "iterations=2", "learner.num_workers=1",
          "curriculum.window=2", "curriculum.sample_around_stage=true", "learner.dynamic_sampling=true",
-         "learner.lora_rank=4"]  # LoRA: adapters on the Ray learner, merged weights to rollouts and the export
+         "learner.lora_rank=4",  # LoRA: adapters on the Ray learner, merged weights to rollouts and the export
+         # every reward term, so the static checks' weights and the discriminator's knobs are read
+         "reward.name=custom", *[f"reward.weights.{t}=0.5" for t in ("tests", "passes", "executes", "compiles",
+                                                                     "static", "discriminator")],
+         "reward.discriminator.num_cpus=0", "reward.discriminator.max_tokens=64"]
 
 
 def config_keys(cls=TrainConfig, prefix=""):

@@ -72,6 +72,27 @@ def test_config_turns_static_checks_on_and_refuses_what_does_not_fit():
     assert load_config(CONFIG_DIR / "rlcf.yaml").reward.name == "rlcf"
 
 
+def test_a_discriminator_the_cluster_cannot_place_is_refused_by_name():
+    from actors.discriminator import check_room
+
+    check_room(DiscriminatorConfig(num_cpus=0.5), {"CPU": 0.5})
+    with pytest.raises(ValueError, match="reward.discriminator.num_cpus: 1 CPUs asked.*has 0.5 free"):
+        check_room(DiscriminatorConfig(num_cpus=1.0), {"CPU": 0.5})
+    with pytest.raises(ValueError, match="reward.discriminator.num_gpus"):
+        check_room(DiscriminatorConfig(num_cpus=0, num_gpus=1.0), {"CPU": 4.0})
+
+
+def test_configs_rlcf_yaml_is_the_experiment_variant():
+    """The rlcf variant of `execrl experiment rlcf` is configs/rlcf.yaml's job."""
+    from dataclasses import replace
+
+    from cluster.config import CONFIG_DIR
+    from methods.rlcf.experiment import RLCF
+
+    shipped, variant = load_config(CONFIG_DIR / "rlcf.yaml"), load_config(CONFIG_DIR / "tiny-hard.yaml", list(RLCF))
+    assert replace(shipped, output_dir=variant.output_dir) == variant
+
+
 def test_heldout_problems_are_chosen_by_id_stably():
     ids = [f"p{k}" for k in range(2000)]
     held = [i for i in ids if is_heldout(i, 0.1)]

@@ -107,3 +107,20 @@ def test_the_judge_returns_findings_only_when_asked(tmp_path):
     assert checked.passed and [f.kind for f in checked.findings] == ["unreachable"]
     assert unchecked.passed and unchecked.findings is None
     assert list(checked.to_dict()["findings"]) == [{"kind": "unreachable", "line": 3, "message": "Unreachable code"}]
+
+
+def test_bench_checks_compares_the_analysers(capsys):
+    """`execrl bench checks`: pylint flags every planted class and no reference; pyflakes
+    (undefined names, syntax, redefinitions only) misses the classes only pylint reports."""
+    import json
+
+    from cluster.cli import main
+
+    assert main(["bench", "checks", "--limit", "4", "--analysers", "pylint,pyflakes", "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert "ms/prog" in lines[1] and report["references"] == 4
+    pylint, pyflakes = report["analysers"]
+    assert pylint["references_flagged"] == 0.0 and set(pylint["recall"].values()) == {1.0}
+    assert pyflakes["recall"]["call_arity"] == 0.0 and pyflakes["recall"]["undefined_name"] == 1.0
+    assert main(["bench", "checks", "--analysers", "clang"]) == 2
