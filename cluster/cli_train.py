@@ -33,6 +33,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
                     help="CYCLE's iterative self-refinement: up to R rounds after the one-shot sample, each "
                          "re-prompted with the faulty program and its execution feedback; reports pass@1 per "
                          "round, exact-copy rate and fixed share (-n chains per problem)")
+    ev.add_argument("--speed-baseline", default=None, metavar="MODEL",
+                    help="CodeDPO's efficiency figures: also sample MODEL (e.g. the model before training) and, on "
+                         "the problems both solve, time each one's first passing program on the real tests (idle "
+                         "slot, CPU time, median of --timing-repeats runs): mean speed-up and share >= 10%% faster")
+    ev.add_argument("--timing-repeats", type=int, default=5, help="runs per timed program (with --speed-baseline)")
     add_config_arguments(ev)
     ev.set_defaults(run=run_eval)
 
@@ -64,7 +69,11 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--refine reports pass@1 per round; -k {args.k} is not supported with it")
     if max(ks) > args.n:
         raise ValueError(f"-k {max(ks)} needs -n >= {max(ks)}")
+    if args.speed_baseline and (args.refine or ks != [1] or args.timing_repeats < 1):
+        raise ValueError("--speed-baseline reports pass@1 and speed (-k 1, no --refine, --timing-repeats >= 1)")
     check_model_path(args.model)
+    if args.speed_baseline:
+        check_model_path(args.speed_baseline)
     cfg = load_config(args.config, args.overrides)
     rollout_cfg = replace(cfg.rollout, backend=args.backend)
     if args.temperature is not None:
@@ -76,6 +85,8 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         if args.refine:
             return _refine_eval(args, cfg, problems, rollout, executors)
+        if args.speed_baseline:
+            return _speed_eval(args, cfg, problems, rollout, executors)
         report = evaluate(problems, AutoTokenizer.from_pretrained(args.model), rollout, executors, args.n, ks,
                           cfg.rollout, cfg.seed)
     finally:
@@ -107,4 +118,31 @@ def _refine_eval(args: argparse.Namespace, cfg, problems, rollout, executors) ->
     print(report(chains, args.refine, args.n).summary(args.problems))
     if args.out:
         Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in rows(chains)))
+    return 0
+
+
+def _speed_eval(args: argparse.Namespace, cfg, problems, rollout, executors) -> int:
+    """`execrl eval --speed-baseline MODEL` (methods/codedpo/evaluation.py): pass@1 of both
+    models, then the speed of their programs on the problems both solve."""
+    from transformers import AutoTokenizer
+
+    from actors.rollout_pool import RolloutPool
+    from methods.codedpo.evaluation import sample_and_judge, speed_comparison
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    report, after = sample_and_judge(problems, tokenizer, rollout, executors, args.n, cfg.rollout, cfg.seed)
+    rollout.shutdown()
+    baseline = RolloutPool(cfg.rollout, args.speed_baseline)
+    try:
+        base_report, before = sample_and_judge(problems, AutoTokenizer.from_pretrained(args.speed_baseline), baseline,
+                                               executors, args.n, cfg.rollout, cfg.seed)
+    finally:
+        baseline.shutdown()
+    speed = speed_comparison(problems, before, after, cfg.executor, args.timing_repeats)
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"{args.problems}: pass@1 {report['pass_at']['1']:.3f} (baseline {base_report['pass_at']['1']:.3f}); "
+          f"solved by both and timed: {speed['compared']} problems, mean speed-up {fmt(speed['mean_speedup'])}, "
+          f">= 10% faster {fmt(speed['faster_share'])}")
+    if args.out:
+        Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in speed["rows"]))
     return 0

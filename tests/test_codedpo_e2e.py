@@ -51,6 +51,21 @@ def test_codedpo_run_end_to_end_then_resume(ray_session, tmp_path, tiny_model_di
     assert main([*args, "sample.tests=2"]) == 2
     assert "made with other settings" in capsys.readouterr().err
 
+    from problems.load import load_problems
+
+    few = tmp_path / "few.jsonl"
+    few.write_text("".join(p.to_json() + "\n" for p in load_problems("bundled:hard-heldout").problems[:2]))
+    rows = tmp_path / "speed.jsonl"
+    start = json.loads((out / "start.json").read_text())["settings"]["model"]
+    assert main(["eval", "--model", str(out / "codedpo" / "model"), "--speed-baseline", start, "--problems",
+                 str(few), "-n", "1", "--timing-repeats", "2", "--out", str(rows),
+                 "rollout.max_new_tokens=32"]) == 0
+    printed = capsys.readouterr().out
+    assert "pass@1" in printed and "(baseline " in printed and "mean speed-up" in printed
+    assert rows.is_file()
+    assert main(["eval", "--model", start, "--speed-baseline", start, "--problems", str(few), "--refine", "1"]) == 2
+    assert "--speed-baseline reports pass@1" in capsys.readouterr().err
+
 
 def test_shipped_config_lists_every_key_with_its_default():
     import yaml

@@ -63,3 +63,19 @@ def test_timing_repeats_and_takes_the_median(judge):
     with pytest.raises(ValueError, match="repeats"):
         time_program(judge, problem, WRONG, 0)
     assert speed_order([Timing(None, ())]) == []
+
+
+def test_speed_comparison_times_the_problems_both_models_solve():
+    from methods.codedpo.evaluation import speed_comparison
+
+    problem = Problem(id="t", source="t", statement="s", tests=(TESTS[1], TESTS[2]))
+    other = Problem(id="u", source="t", statement="s", tests=(TESTS[1],))
+    slow = "n = int(input())\ns = 0\nfor i in range(300000):\n    s += i\nprint(2 * n)\n"
+    fast = "print(2 * int(input()))\n"
+    before = [{"problem_id": "t", "programs": [WRONG, slow], "verdicts": ["wrong_answer", "pass"]},
+              {"problem_id": "u", "programs": [fast], "verdicts": ["pass"]}]
+    after = [{"problem_id": "t", "programs": [fast], "verdicts": ["pass"]},
+             {"problem_id": "u", "programs": [WRONG], "verdicts": ["wrong_answer"]}]  # solved before only
+    speed = speed_comparison([problem, other], before, after, ExecutorConfig(coverage=False), repeats=3)
+    assert speed["compared"] == 1 and speed["rows"][0]["problem_id"] == "t"
+    assert speed["mean_speedup"] > 3 and speed["faster_share"] == 1.0 and speed["same_program_share"] == 0.0

@@ -101,3 +101,29 @@ def test_dpo_loss_against_a_hand_computed_value():
                            beta=0.5)
     assert float(loss) == pytest.approx(math.log(1 + math.exp(-0.5)), abs=1e-6) == pytest.approx(0.474077, abs=1e-6)
     assert float(stats["reward_chosen"]) == pytest.approx(0.25) and float(stats["accuracy"]) == 1.0
+
+
+def test_experiment_table_spreads_each_figure_over_seeds(tmp_path):
+    import json
+
+    from methods.codedpo.experiment import collect_results, command, table, Request
+
+    for seed, (p1, speed) in {0: (0.25, 1.2), 1: (0.35, None)}.items():
+        run = tmp_path / f"seed{seed}"
+        (run / "codedpo" / "eval").mkdir(parents=True)
+        (run / "eval-start").mkdir(parents=True)
+        report = lambda v: {"report": {"pass_at": {"1": v}}}  # noqa: E731
+        (run / "codedpo" / "eval" / "s.json").write_text(json.dumps(report(p1)))
+        (run / "eval-start" / "s.json").write_text(json.dumps(report(0.2)))
+        (run / "codedpo" / "eval" / "s.speed.json").write_text(json.dumps(
+            {"settings": {"set": "bundled:x"}, "compared": 2, "mean_speedup": speed, "faster_share": 0.5}))
+        (run / "codedpo" / "pairs.json").write_text(json.dumps({"correctness_pairs": 4, "efficiency_pairs": 1}))
+        (run / "codedpo" / "scores.json").write_text(json.dumps(
+            {"agreement": {"precision_at_1": 0.5, "chance": 0.25, "spearman": None}}))
+    results = collect_results(tmp_path)
+    assert set(results["bundled:x"]["codedpo"]) == {"0", "1"}
+    text = table(results)
+    assert "| codedpo | 0,1 | 0.300 (0.250-0.350) | 0.200 (0.200-0.200) |" in text
+    assert "| 1.200 |" in text  # the seed without a speed-up is left out of the mean, not counted as 0
+    cmd = command(Request(tmp_path, [0], ["random"], None, ("x=1",)), 3, "random")
+    assert cmd[-3:] == ["x=1", "verify.ranking=random", "seed=3"]
