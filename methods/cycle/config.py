@@ -27,8 +27,10 @@ class CollectConfig(ConfigSection):
                          Phase I did not see: on its own SFT problems the tiny SFT model
                          passed 64 of 64 samples, so they yield no faulty programs);
                          never a held-out set (checked)
-    max_problems         first N of them (0: all); they are also added to the generation
-                         examples (data.py), so the `sft-more` control sees the same problems
+    max_problems         N of them (0: all), drawn by a generator seeded by the set's name
+                         (bundled sets are ordered by family: the first N would cover few);
+                         they are also added to the generation examples (data.py), so the
+                         `sft-more` control sees the same problems
     samples_per_problem  programs sampled per problem (base rollout sampling: temperature,
                          top-p, max_new_tokens)
     """

@@ -5,6 +5,7 @@
     <out>/<name>/data.jsonl|.json refinement examples; counts (targets, verdicts, PGM share)
     <out>/<name>/model/          the CYCLE model (train.steps 0: none, the Phase I model is used)
     <out>/<name>/eval/<set>.jsonl|.json  per-problem chains; the round-by-round figures
+                                 (kept per set: a later run may add sets with other sizes)
 
 `<out>` holds one seed's shared stages (Phase I and the collection are the same for every
 variant of a seed); `<name>` is the variant.  A stage whose output exists is kept if it
@@ -53,7 +54,9 @@ def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "proble
              ) -> list[Problem]:
     """The set's problems; `limit` keeps the first N, or with `sample` N drawn by a
     generator seeded by the set's name alone (the same problems for every seed and
-    variant, so runs compare on one subset), in the set's order."""
+    variant, so runs compare on one subset), in the set's order.  Sampled, not the
+    first N: bundled sets are ordered by family, and the first 256 of hard-rl are two
+    of its six families."""
     try:
         problems = load_problems(_seeded(spec, seed), fmt=fmt).problems
     except FileNotFoundError as exc:
@@ -68,7 +71,8 @@ def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "proble
 
 def collection_set(run: Run) -> list[Problem]:
     spec = run.cycle.collect.problems or run.base.data.rl
-    problems = load_set(spec, run.cycle.seed, run.base.data.format, run.cycle.collect.max_problems, "collect.problems")
+    problems = load_set(spec, run.cycle.seed, run.base.data.format, run.cycle.collect.max_problems, "collect.problems",
+                        sample=True)
     check_disjoint(problems, run)
     return problems
 
@@ -107,7 +111,7 @@ def collect_stage(run: Run, model: str, tokenizer, pools) -> list[Sample]:
     from .collect import collect
 
     settings = {"phase1": str(Path(model).resolve()), "collect": to_dict(run.cycle.collect), "seed": run.cycle.seed,
-                "sampling": _sampling(run.base)}
+                "sampling": _sampling(run.base), "selection": "seeded sample"}
     summary, data = run.out / "collect.json", run.out / "collect.jsonl"
     if _kept(summary, settings) and data.is_file():
         return [Sample(**json.loads(line)) for line in data.read_text().splitlines()]
@@ -170,8 +174,8 @@ def eval_stage(run: Run, model: str, tokenizer, pools) -> dict:
     for spec in ev.sets:
         slug = spec.replace("/", "_").replace(":", "-")
         out = run.variant_dir / "eval" / f"{slug}.json"
-        settings = {"model": str(Path(model).resolve()), "eval": to_dict(ev), "set": spec, "seed": run.cycle.seed,
-                    "sampling": _sampling(run.base)}
+        settings = {"model": str(Path(model).resolve()), "set": spec, "max_problems": ev.max_problems,
+                    "samples": ev.samples, "rounds": ev.rounds, "seed": run.cycle.seed, "sampling": _sampling(run.base)}
         if _kept(out, settings):
             results[spec] = json.loads(out.read_text())["report"]
             continue
