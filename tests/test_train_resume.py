@@ -22,6 +22,8 @@ import pytest
 import torch
 
 from cluster.config import load_config
+from actors.discriminator import Candidate
+from cluster.grounding import Rewarder
 from cluster.metrics import MetricsLogger
 from cluster.train import _loop, _resume
 from cluster.trainer import PPOIteration
@@ -31,6 +33,10 @@ ITERATIONS = 3
 BASE = ["problems_per_iteration=4", "rollout.samples_per_prompt=4", "rollout.max_new_tokens=24",
         "rollout.batch_size=16", "learner.minibatch_size=8", "learner.micro_batch_size=8", "executor.num_actors=1",
         f"iterations={ITERATIONS}", "checkpoint_every=0", "wandb.mode=disabled"]
+RLCF = ["reward.name=rlcf", "reward.discriminator.num_cpus=0", "reward.discriminator.max_tokens=64",
+        "reward.discriminator.steps=2", "reward.discriminator.heldout_fraction=0.25"]
+PROBES = [Candidate("p", "Print the sum.", "print(sum(map(int, input().split())))",
+                    "print(sum(map(int, input().split())))"), Candidate("p", "Print the sum.", "x", "print(1 +")]
 # Metrics that depend on the clock or on how busy the machine is.
 TIMING = ("time/", "tokens_per_second", "overlap", "executor_queue_depth")
 
@@ -50,7 +56,7 @@ def rig(ray_session, tiny_model_dir, tmp_path_factory):
     rig = {"rollout": rollout, "executors": executors, "learner": learner,
            "tokenizer": AutoTokenizer.from_pretrained(tiny_model_dir),
            "problems": load_problems("bundled:rl:0").problems[:16],
-           "init": tmp_path_factory.mktemp("init") / "checkpoints"}
+           "init": tmp_path_factory.mktemp("init") / "checkpoints", "model_dir": str(tiny_model_dir)}
     fresh = PPOIteration.create(cfg, rig["problems"], rig["tokenizer"], rollout, executors, learner)
     learner.save_checkpoint(rig["init"], 0, fresh.state_dict())  # every run starts from here
     fresh.close()
@@ -60,10 +66,18 @@ def rig(ray_session, tiny_model_dir, tmp_path_factory):
     executors.close()
 
 
-def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None) -> dict:
+def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded: bool = False) -> dict:
     """Run `cfg.iterations` from the common start, interrupted once at (phase, step) and
-    resumed in a new iteration object (a new process's state); what every update saw."""
+    resumed in a new iteration object (a new process's state); what every update saw.
+    `rewarded`: with cfg.reward's Rewarder (a new discriminator actor per attempt, as a
+    new process would start), whose initial state joins the common start."""
     shutil.copytree(rig["init"], run_dir / "checkpoints")
+    make_rewarder = (lambda: Rewarder.create(cfg.reward, {p.id: p for p in rig["problems"]}, rig["model_dir"],
+                                             cfg.seed)) if rewarded else (lambda: None)
+    if rewarded:
+        first_rewarder = make_rewarder()
+        first_rewarder.save(run_dir / "checkpoints" / "step_000000")
+        first_rewarder.close()
     seen = {"updates": [], "batches": {}, "interrupted_in": None}
     fired = []
 
@@ -84,6 +98,7 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None) -> dict:
     for attempt in range(2):
         iteration = PPOIteration.create(cfg, rig["problems"], rig["tokenizer"], rig["rollout"], rig["executors"],
                                         rig["learner"])
+        iteration.rewarder = make_rewarder()
         logger = MetricsLogger(cfg, run_dir)
         iteration.on_phase, iteration.sink, iteration.log = hook, logger.log, lambda *_: None
         try:
@@ -96,6 +111,9 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None) -> dict:
         finally:
             iteration.close()
             logger.close()
+            if iteration.rewarder is not None:
+                seen["discriminator"] = iteration.rewarder.discriminator.score(PROBES)
+                iteration.rewarder.close()
     assert interrupt is None or fired, f"the run never reached {interrupt}"
     seen["metrics"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     seen["curriculum"] = iteration.curriculum.state_dict()
@@ -173,3 +191,23 @@ def test_an_interrupted_off_policy_run_resumes_to_the_uninterrupted_state(rig, t
     assert [r["policy_lag"] for r in reference["metrics"]] == [0, 1, 1]
     resumed = train(rig, cfg, tmp_path / "resumed", interrupt=(phase, 1))
     assert_same_run(resumed, reference)
+
+
+@pytest.mark.slow
+def test_an_interrupted_rlcf_run_resumes_its_discriminator(rig, tmp_path):
+    """RLCF's reward depends on the discriminator, which trains after every update: a run
+    interrupted after an update resumes it from the checkpoint (weights, optimizer, data,
+    RNG), so rewards, metrics and its final scores match the uninterrupted run's."""
+    from executors.pool import ExecutorPool
+
+    cfg = load_config(None, BASE + RLCF)
+    assert cfg.executor.static_checks  # the static term turns them on
+    checked = {**rig, "executors": ExecutorPool(cfg.executor)}
+    try:
+        reference = train(checked, cfg, tmp_path / "reference", rewarded=True)
+        resumed = train(checked, cfg, tmp_path / "resumed", interrupt=("updated", 1), rewarded=True)
+    finally:
+        checked["executors"].close()
+    assert {"reward_terms/static", "reward_terms/discriminator", "discriminator/loss"} <= set(reference["metrics"][1])
+    assert_same_run(resumed, reference)
+    assert resumed["discriminator"] == reference["discriminator"]
