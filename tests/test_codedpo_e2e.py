@@ -13,7 +13,7 @@ from cluster.cli import main
 SMALL = ["base.learner.sft.steps=4", "base.learner.sft.batch_size=8", "base.learner.micro_batch_size=4",
          "base.rollout.max_new_tokens=32", "tasks.max_problems=3", "sample.programs=3", "sample.tests=3",
          "sample.test_samples=2", "sample.test_max_new_tokens=24", "timing.repeats=2", "train.steps=2",
-         "train.batch_size=4", "eval.max_problems=2", "eval.samples=2", "eval.timing_repeats=2",
+         "train.batch_size=4", "test_sft.steps=2", "test_sft.batch_size=4", "eval.max_problems=2", "eval.samples=2", "eval.timing_repeats=2",
          # a chosen program needs a top score; the random tiny model's programs fail alike, so
          # every program ties: rank by the random control to get pairs out of any matrix
          "verify.ranking=random", "pairs.chosen_min=0.0", "pairs.rejected_max=1.0"]
@@ -25,6 +25,10 @@ def test_codedpo_run_end_to_end_then_resume(ray_session, tmp_path, tiny_model_di
     args = ["codedpo", "run", "--out", str(out), *SMALL, f"base.model.path={tiny_model_dir}",
             f"base.model.cache_dir={tmp_path / 'cache'}"]
     assert main(args) == 0
+    taught = json.loads((out / "start-tests" / "model.json").read_text())
+    assert taught["test_rows"] == 96 and taught["solution_rows"] == 96  # bundled:hard-sft, every problem
+    start = json.loads((out / "start.json").read_text())["settings"]["model"]
+    assert start.endswith("start-tests/model")  # the test writer samples and is what training starts from
     samples = json.loads((out / "samples.json").read_text())
     assert samples["problems"] == 3 and samples["programs"] == 9
     rows = [json.loads(l) for l in (out / "samples.jsonl").read_text().splitlines()]
@@ -56,7 +60,6 @@ def test_codedpo_run_end_to_end_then_resume(ray_session, tmp_path, tiny_model_di
     few = tmp_path / "few.jsonl"
     few.write_text("".join(p.to_json() + "\n" for p in load_problems("bundled:hard-heldout").problems[:2]))
     rows = tmp_path / "speed.jsonl"
-    start = json.loads((out / "start.json").read_text())["settings"]["model"]
     assert main(["eval", "--model", str(out / "codedpo" / "model"), "--speed-baseline", start, "--problems",
                  str(few), "-n", "1", "--timing-repeats", "2", "--out", str(rows),
                  "rollout.max_new_tokens=32"]) == 0

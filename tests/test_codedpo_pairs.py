@@ -127,3 +127,25 @@ def test_experiment_table_spreads_each_figure_over_seeds(tmp_path):
     assert "| 1.200 |" in text  # the seed without a speed-up is left out of the mean, not counted as 0
     cmd = command(Request(tmp_path, [0], ["random"], None, ("x=1",)), 3, "random")
     assert cmd[-3:] == ["x=1", "verify.ranking=random", "seed=3"]
+
+
+def test_teaching_rows_show_real_tests_in_the_prompts_notation(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from core.problem import CallTest
+    from methods.codedpo.config import CodeDPOConfig
+    from methods.codedpo.teach import as_assert, test_rows
+
+    call = Problem(id="c", source="t", statement="Sum.", tests=(CallTest(([1, 2],), 3), CallTest(([],), 0)),
+                   entry_point="total")
+    assert as_assert(call, call.tests[0]) == AssertTest("assert total([1, 2]) == 3")
+    assert as_assert(STDIO, AssertTest("x = 1\nassert f(x)")) is None
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cfg = CodeDPOConfig()
+    cfg.test_sft.tests_per_problem = 1
+    rows = test_rows([call, STDIO], tok, cfg)
+    assert len(rows) == 2
+    assert tok.decode(rows[0][0]).endswith("assert total(") and tok.decode(rows[0][1][:-1]) == "[1, 2]) == 3\n"
+    assert tok.decode(rows[1][1][:-1]) == '1\\n") == "2\\n"\n' and rows[1][1][-1] == tok.eos_token_id
+    texts = [prefilled_start(tok.decode(r[0])) + tok.decode(r[1][:-1]) for r in rows]
+    assert parse_tests(STDIO, [texts[1]], 3).tests == [StdioTest("1\n", "2\n")]  # what it learns, parsed back

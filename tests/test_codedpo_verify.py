@@ -106,7 +106,14 @@ def test_ranking_alternatives():
     a, b = rank_scores(m, "random", seed=1)[0], rank_scores(m, "random", seed=2)[0]
     assert a == rank_scores(m, "random", seed=1)[0] and a != b
     scores, v = rank_scores(m, "selfverify")
-    assert v is not None and top_program(scores) == 2 and scores == list(v.normalised_programs)
+    top = max(v.program_scores)
+    assert v is not None and top_program(scores) == 2 and scores == [s / top for s in v.program_scores]
+    assert scores[2] == 1.0
+    # A test passed by every program outscores every program; the best program still ranks 1.0
+    # (chosen_min in pairs.py reads these scores).
+    shared = [[1, 0], [1, 0], [1, 1]]
+    scores, v = rank_scores(shared, "selfverify")
+    assert max(v.normalised_programs) < 1.0 == max(v.normalised_tests) and scores[2] == 1.0
 
 
 def test_score_command_prints_both_vectors_and_the_trusted_set(tmp_path, capsys):

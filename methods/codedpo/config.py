@@ -55,6 +55,27 @@ class SampleConfig(ConfigSection):
 
 
 @dataclass
+class TestSFTConfig(ConfigSection):
+    """Before sampling: teach the start model to write tests (teach.py; 0 steps: off, the
+    paper's setting, whose models write tests already).  Rows from the base's data.sft
+    problems only: their real tests in the test prompt's notation, mixed with their
+    solutions.
+
+    steps              optimizer steps (0: the start model samples as it is)
+    lr                 learning rate
+    batch_size         rows per step
+    tests_per_problem  real tests shown per test-writing row
+    solution_share     share of each batch that is solution rows (keeps programs coming)
+    """
+
+    steps: int = field(default=0, metadata=rng(0))
+    lr: float = field(default=1e-3, metadata=rng(0, exclusive_min=True))
+    batch_size: int = field(default=16, metadata=rng(1))
+    tests_per_problem: int = field(default=3, metadata=rng(1))
+    solution_share: float = field(default=0.5, metadata=rng(0, 1))
+
+
+@dataclass
 class VerifyConfig(ConfigSection):
     """Stage 4: ranking the programs (verify.py).
 
@@ -67,7 +88,7 @@ class VerifyConfig(ConfigSection):
     ranking: Literal["selfverify", "pass-count", "trust-all", "random"] = "selfverify"
     damping: float = field(default=0.85, metadata=rng(0, 1, exclusive_min=True))
     tol: float = field(default=1e-6, metadata=rng(0, exclusive_min=True))
-    max_iter: int = field(default=100, metadata=rng(1))
+    max_iter: int = field(default=1000, metadata=rng(1))
 
 
 @dataclass
@@ -137,6 +158,7 @@ class CodeDPOConfig(ConfigSection):
     seed: int = 0
     sft_model: str | None = None
     tasks: TasksConfig = field(default_factory=TasksConfig)
+    test_sft: TestSFTConfig = field(default_factory=TestSFTConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     timing: TimingConfig = field(default_factory=TimingConfig)

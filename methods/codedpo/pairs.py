@@ -12,8 +12,8 @@ nothing):
 Balance (the documented rule): over the whole set, efficiency pairs are at most
 `efficiency_ratio` x correctness pairs (the paper's data is 93K correctness to 21K
 efficiency pairs, about 0.23); when over, the efficiency pairs with the smallest speed-up
-ratios are dropped first.  Scores are normalised by the joint maximum (verify.py), so
-`chosen_min` and `rejected_max` mean the same on every problem.
+ratios are dropped first.  Scores are divided by the problem's best program score
+(verify.rank_scores), so `chosen_min` and `rejected_max` mean the same on every problem.
 
 Each pair is written (pairs.jsonl) with the scores and timings that chose it.
 """

@@ -28,10 +28,33 @@ def start_model(run: Run) -> str:
 
         sft = load_set(run.base.data.sft, run.cfg.seed, run.base.data.format, 0, "base data.sft")
         model = warm_start(run.base, resolve_model(run.base.model, seed=run.cfg.seed), sft, run.log)
+    model = test_writer(run, model)
     path = run.out / "start.json"
     if not kept(path, {"model": str(Path(model).resolve())}):
         write_stage(path, {"model": str(Path(model).resolve())})
     return model
+
+
+def test_writer(run: Run, model: str) -> str:
+    """With test_sft.steps > 0, the model taught to write tests (teach.py), kept once made."""
+    if run.cfg.test_sft.steps == 0:
+        return model
+    from transformers import AutoTokenizer
+
+    from .teach import teach_tests
+
+    target = run.out / "start-tests" / "model"
+    settings = {"from": str(Path(model).resolve()), "test_sft": to_dict(run.cfg.test_sft),
+                "sample": {k: to_dict(run.cfg.sample)[k] for k in ("function_prompt", "stdio_prompt")},
+                "data.sft": run.base.data.sft, "seed": run.cfg.seed}
+    summary = run.out / "start-tests" / "model.json"
+    if (target / "config.json").is_file() and kept(summary, settings):
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    problems = load_set(run.base.data.sft, run.cfg.seed, run.base.data.format, 0, "base data.sft")
+    stats = teach_tests(run.cfg, run.base, model, problems, target, AutoTokenizer.from_pretrained(model), run.log)
+    write_stage(summary, settings, **stats)
+    return str(target)
 
 
 def train_stage(run: Run, model: str, samples, scores, pairs, tokenizer) -> str:

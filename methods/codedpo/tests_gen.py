@@ -26,6 +26,7 @@ is no trusted set and no correctness pair (the pair stage counts it as `no_tests
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -123,7 +124,8 @@ def _stdio_test(node: ast.expr) -> StdioTest | None:
 def line_of_test(problem: Problem, test: Test) -> str:
     """A test back in the notation the model writes (for samples.jsonl and prompts)."""
     if isinstance(test, StdioTest):
-        return f"assert {RUN}({test.input!r}) == {test.output!r}"
+        # Double quotes, as the prompt's pre-filled start has them (JSON's escapes are Python's).
+        return f"assert {RUN}({json.dumps(test.input, ensure_ascii=False)}) == {json.dumps(test.output, ensure_ascii=False)}"
     if isinstance(test, AssertTest):
         return test.code
     raise TypeError(f"problem {problem.id}: generated tests are assert or stdio tests, not {type(test).__name__}")

@@ -111,8 +111,8 @@ def self_verify(matrix: Matrix, d: float = 0.85, tol: float = 1e-6, max_iter: in
 
 def rank_scores(matrix: Matrix, ranking: str = "selfverify", d: float = 0.85, tol: float = 1e-6,
                 max_iter: int = 100, seed: int = 0) -> tuple[list[float], Verification | None]:
-    """Per-program scores under a ranking (higher is better) and, for selfverify, the
-    verification.  The alternatives are the paper's ablations:
+    """Per-program scores in [0, 1] under a ranking (higher is better; the best program
+    is 1 except under random) and, for selfverify, the verification.  The alternatives are the paper's ablations:
       pass-count  the number of generated tests passed (every test trusted equally),
                   divided by the largest count
       trust-all   1 when the program passes every generated test, else 0
@@ -120,7 +120,8 @@ def rank_scores(matrix: Matrix, ranking: str = "selfverify", d: float = 0.85, to
     k, m = check_matrix(matrix)
     if ranking == "selfverify":
         v = self_verify(matrix, d, tol, max_iter)
-        return list(v.normalised_programs), v
+        top = max(v.program_scores, default=0.0)  # the programs' own maximum: the best program is 1
+        return [s / top if top > 0 else 0.0 for s in v.program_scores], v
     if ranking == "pass-count":
         counts = [float(sum(bool(c) for c in row)) for row in matrix]
         return [c / max(counts) if max(counts, default=0) > 0 else 0.0 for c in counts], None
