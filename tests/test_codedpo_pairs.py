@@ -52,17 +52,17 @@ def test_unparseable_tests_leave_an_empty_test_set():
     assert parsed.tests == [] and parsed.unparseable == 2 and parsed.examples_dropped
 
 
-PROGRAMS = ["best", "good", "mid", "bad", "worse", "bad"]
-SCORES = [1.0, 0.95, 0.6, 0.3, 0.1, 0.3]
+PROGRAMS = ["best", "good", "mid", "bad", "worse", "bad", "awful"]
+SCORES = [1.0, 0.95, 0.6, 0.3, 0.1, 0.3, 0.0]
 
 
 def test_correctness_pairs_meet_best_and_worst_first_and_skip_duplicates():
     pairs = correctness_pairs("p", PROGRAMS, SCORES, PairRule(chosen_min=0.9, rejected_max=0.5,
                                                               correctness_per_problem=3))
-    assert [(p.chosen, p.rejected) for p in pairs] == [("best", "worse"), ("best", "bad"), ("good", "worse")]
+    assert [(p.chosen, p.rejected) for p in pairs] == [("best", "awful"), ("best", "worse"), ("good", "awful")]
     assert all(p.kind == "correctness" and p.chosen_score >= 0.9 and p.rejected_score <= 0.5 for p in pairs)
     assert "mid" not in {p.chosen for p in pairs} | {p.rejected for p in pairs}
-    assert len(correctness_pairs("p", PROGRAMS, SCORES, PairRule(correctness_per_problem=10))) == 4  # 2 x 2
+    assert len(correctness_pairs("p", PROGRAMS, SCORES, PairRule(correctness_per_problem=10))) == 6  # 2 x 3
     assert correctness_pairs("p", ["a", "b"], [1.0, 1.0], PairRule()) == []  # nobody to reject
 
 
