@@ -113,18 +113,24 @@ def test_experiment_table_spreads_each_figure_over_seeds(tmp_path):
         (run / "codedpo" / "eval").mkdir(parents=True)
         (run / "eval-start").mkdir(parents=True)
         report = lambda v: {"report": {"pass_at": {"1": v}}}  # noqa: E731
-        (run / "codedpo" / "eval" / "s.json").write_text(json.dumps(report(p1)))
-        (run / "eval-start" / "s.json").write_text(json.dumps(report(0.2)))
-        (run / "codedpo" / "eval" / "s.speed.json").write_text(json.dumps(
+        (run / "codedpo" / "eval" / "bundled-x.json").write_text(json.dumps(report(p1)))
+        (run / "eval-start" / "bundled-x.json").write_text(json.dumps(report(0.2)))
+        (run / "codedpo" / "eval" / "bundled-x.speed.json").write_text(json.dumps(
             {"settings": {"set": "bundled:x"}, "compared": 2, "mean_speedup": speed, "faster_share": 0.5}))
         (run / "codedpo" / "pairs.json").write_text(json.dumps({"correctness_pairs": 4, "efficiency_pairs": 1}))
         (run / "codedpo" / "scores.json").write_text(json.dumps(
             {"agreement": {"precision_at_1": 0.5, "chance": 0.25, "spearman": None}}))
+    (tmp_path / "seed0" / "trust-all").mkdir()  # built, but no pairs: never trained or evaluated
+    (tmp_path / "seed0" / "trust-all" / "pairs.json").write_text(json.dumps({"correctness_pairs": 0,
+                                                                             "efficiency_pairs": 0}))
+    (tmp_path / "seed0" / "trust-all" / "scores.json").write_text(json.dumps(
+        {"agreement": {"precision_at_1": 0.5, "chance": 0.25, "spearman": None}}))
     results = collect_results(tmp_path)
     assert set(results["bundled:x"]["codedpo"]) == {"0", "1"}
     text = table(results)
     assert "| codedpo | 0,1 | 0.300 (0.250-0.350) | 0.200 (0.200-0.200) |" in text
     assert "| 1.200 |" in text  # the seed without a speed-up is left out of the mean, not counted as 0
+    assert "| trust-all | 0 | - | - | 0.000 | 0.000 | 0.500 |" in text
     cmd = command(Request(tmp_path, [0], ["random"], None, ("x=1",)), 3, "random")
     assert cmd[-3:] == ["x=1", "verify.ranking=random", "seed=3"]
 

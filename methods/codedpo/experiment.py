@@ -71,28 +71,37 @@ def command(req: Request, seed: int, variant: str) -> list[str]:
     return cmd + [*req.extra, *VARIANTS[variant], f"seed={seed}"]
 
 
-def _figures(variant_dir: Path, speed_file: Path) -> dict:
-    """One finished run's figures: pass@1 (trained and start), pairs, agreement, speed."""
-    data = json.loads(speed_file.with_name(speed_file.name.replace(".speed.json", ".json")).read_text())
-    start = variant_dir.parent / "eval-start" / speed_file.name.replace(".speed.json", ".json")
+def _figures(variant_dir: Path, spec: str) -> dict:
+    """One run's figures: pairs and agreement (once built), pass@1 (trained and start) and
+    speed (once evaluated); a run whose training refused to start (no pairs) keeps its
+    pair counts and shows no pass@1."""
+    slug = spec.replace("/", "_").replace(":", "-")
     pairs = json.loads((variant_dir / "pairs.json").read_text())
     scores = json.loads((variant_dir / "scores.json").read_text())
-    speed = json.loads(speed_file.read_text())
-    return {"pass_at_1": data["report"]["pass_at"]["1"],
-            "start_pass_at_1": json.loads(start.read_text())["report"]["pass_at"]["1"],
-            "correctness_pairs": pairs["correctness_pairs"], "efficiency_pairs": pairs["efficiency_pairs"],
-            "precision_at_1": scores["agreement"]["precision_at_1"], "chance": scores["agreement"]["chance"],
-            "spearman": scores["agreement"]["spearman"], "compared": speed["compared"],
-            "mean_speedup": speed["mean_speedup"], "faster_share": speed["faster_share"]}
+    out = {"correctness_pairs": pairs["correctness_pairs"], "efficiency_pairs": pairs["efficiency_pairs"],
+           "precision_at_1": scores["agreement"]["precision_at_1"], "chance": scores["agreement"]["chance"],
+           "spearman": scores["agreement"]["spearman"]}
+    speed_file = variant_dir / "eval" / f"{slug}.speed.json"
+    if speed_file.is_file():
+        speed = json.loads(speed_file.read_text())
+        data = json.loads((variant_dir / "eval" / f"{slug}.json").read_text())
+        start = json.loads((variant_dir.parent / "eval-start" / f"{slug}.json").read_text())
+        out.update({"pass_at_1": data["report"]["pass_at"]["1"], "start_pass_at_1": start["report"]["pass_at"]["1"],
+                    "compared": speed["compared"], "mean_speedup": speed["mean_speedup"],
+                    "faster_share": speed["faster_share"]})
+    return out
 
 
-def collect_results(out: Path) -> dict:
-    """{set: {variant: {seed: figures}}} from every finished evaluation under `out`."""
+def collect_results(out: Path, sets: list[str] | None = None) -> dict:
+    """{set: {variant: {seed: figures}}} from every run under `out` that got as far as its
+    pairs; the sets are those evaluated anywhere under `out` (or `sets`)."""
+    if sets is None:
+        sets = sorted({json.loads(p.read_text())["settings"]["set"] for p in out.glob("seed*/*/eval/*.speed.json")})
     found: dict = {}
-    for path in sorted(out.glob("seed*/*/eval/*.speed.json")):
-        spec = json.loads(path.read_text())["settings"]["set"]
-        seed, variant = path.parts[-4][len("seed"):], path.parts[-3]
-        found.setdefault(spec, {}).setdefault(variant, {})[seed] = _figures(path.parent.parent, path)
+    for pairs in sorted(out.glob("seed*/*/pairs.json")):
+        seed, variant = pairs.parts[-3][len("seed"):], pairs.parts[-2]
+        for spec in sets:
+            found.setdefault(spec, {}).setdefault(variant, {})[seed] = _figures(pairs.parent, spec)
     return found
 
 
@@ -111,14 +120,15 @@ COLUMNS = (("pass@1", "pass_at_1"), ("start pass@1", "start_pass_at_1"), ("corre
 
 
 def table(results: dict) -> str:
-    """Markdown: per set and variant, each figure's mean over seeds (min-max)."""
+    """Markdown: per set and variant, each figure's mean over seeds (min-max); "-" where
+    no seed has it (a variant with no pairs is not trained, so it has no pass@1)."""
     lines = ["# CodeDPO experiment", ""]
     for spec, variants in results.items():
         lines += [f"## {spec}", "", "| variant | seeds | " + " | ".join(c for c, _ in COLUMNS) + " |",
                   "|" + "---|" * (len(COLUMNS) + 2)]
         for name in [v for v in VARIANTS if v in variants] + [v for v in variants if v not in VARIANTS]:
             seeds = variants[name]
-            cells = [spread([s[key] for s in seeds.values()]) for _, key in COLUMNS]
+            cells = [spread([s.get(key) for s in seeds.values()]) for _, key in COLUMNS]
             lines.append(f"| {name} | {','.join(sorted(seeds))} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
