@@ -36,8 +36,9 @@ def test_codedpo_run_end_to_end_then_resume(ray_session, tmp_path, tiny_model_di
     matrix = [json.loads(l) for l in (out / "matrix.jsonl").read_text().splitlines()]
     assert all(len(m["cells"]) == 3 and len(m["real"]) == 3 for m in matrix)
     assert all(len(row) == len(s["tests"]) for m, s in zip(matrix, rows) for row in m["cells"])
+    assert all(len(m["reference"]) == len(s["tests"]) for m, s in zip(matrix, rows))  # bundled: a reference each
     scores = json.loads((out / "codedpo" / "scores.json").read_text())
-    assert scores["agreement"]["chance_problems"] == 3
+    assert scores["agreement"]["chance_problems"] == 3 and "trusted_sets_all_right" in scores["agreement"]
     pairs = json.loads((out / "codedpo" / "pairs.json").read_text())
     assert pairs["correctness_pairs"] >= 1
     trained = json.loads((out / "codedpo" / "model.json").read_text())

@@ -4,7 +4,8 @@
     <out>/samples.jsonl|.json      per problem: k programs, the test-writing texts, the parsed
                                    tests, what the parser dropped (tests_gen.py)
     <out>/matrix.jsonl|.json       per problem: the k x m pass matrix, each cell judged alone
-                                   (matrix.py), and each program's verdict on the real tests
+                                   (matrix.py), each program's verdict on the real tests, and
+                                   which generated tests the reference solution passes
     <out>/<name>/scores.jsonl|.json   per problem: ranking scores, the verification, the trusted
                                    set; agreement with the real tests (agreement.py)
     <out>/<name>/timing.jsonl|.json   per problem: median CPU time of each program passing the
@@ -156,11 +157,17 @@ def matrix_stage(run: Run, samples: list[dict], pools) -> list[dict]:
         p = problems[row["problem_id"]]
         m = pass_matrix(p, row["programs"], tests_of(p, row), judge)
         real = real_verdicts(p, row["programs"], judge)
-        rows.append({"problem_id": p.id, **m.to_dict(), "real": real, "sandbox_errors": m.sandbox_errors})
+        out = {"problem_id": p.id, **m.to_dict(), "real": real, "sandbox_errors": m.sandbox_errors}
+        if p.canonical_solution is not None:  # which generated tests are right (for the report only)
+            out["reference"] = [int(c) for c in pass_matrix(p, [p.canonical_solution], tests_of(p, row),
+                                                            judge).cells[0]]
+        rows.append(out)
     cells = [c for r in rows for line in r["cells"] for c in line]
     figures = {"problems": len(rows), "cells": len(cells), "passing_cells": sum(cells),
                "sandbox_errors": sum(r["sandbox_errors"] for r in rows),
-               "real_pass_rate": _share([v == "pass" for r in rows for v in r["real"]])}
+               "real_pass_rate": _share([v == "pass" for r in rows for v in r["real"]]),
+               "generated_tests_the_reference_passes": _share([bool(c) for r in rows
+                                                               for c in r.get("reference", [])])}
     write_stage(summary, settings, rows, **figures)
     run.log(f"matrix: {figures}")
     return rows
@@ -185,6 +192,10 @@ def scores_stage(run: Run, matrices: list[dict]) -> list[dict]:
             out["agreement"] = problem_agreement(scores, row["real"])
         rows.append(out)
     agreement = summarise([r["agreement"] for r in rows if "agreement" in r])
+    trusted_right = [all(m["reference"][j] for j in r["trusted"]) for r, m in zip(rows, matrices)
+                     if r["trusted"] and "reference" in m]
+    agreement["trusted_sets_all_right"] = _share(trusted_right)  # every trusted test passed by the reference
+    agreement["trusted_sets_checked"] = len(trusted_right)
     converged = [r["verification"]["converged"] for r in rows if r["verification"]]
     figures = {"problems": len(rows), "with_trusted_tests": sum(bool(r["trusted"]) for r in rows),
                "agreement": agreement, "converged": sum(converged), "verified": len(converged)}
