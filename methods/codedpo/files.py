@@ -20,7 +20,7 @@ def kept(path: Path, settings: dict) -> bool:
     return True
 
 
-def write_stage(summary: Path, settings: dict, rows: Iterable[dict] | None = None, **figures) -> None:
+def write_stage(summary: Path, settings: dict, rows: Iterable[dict] | None = None, /, **figures) -> None:
     """The records (summary's .jsonl sibling) first, then the summary: a crash between
     the two leaves no summary, so the stage is redone."""
     summary.parent.mkdir(parents=True, exist_ok=True)

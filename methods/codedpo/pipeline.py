@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from cluster.config import TrainConfig
@@ -50,6 +51,7 @@ def test_writer(run: Run, model: str) -> str:
     summary = run.out / "start-tests" / "model.json"
     if (target / "config.json").is_file() and kept(summary, settings):
         return str(target)
+    shutil.rmtree(target, ignore_errors=True)  # a model without its summary: an unfinished run's
     target.parent.mkdir(parents=True, exist_ok=True)
     problems = load_set(run.base.data.sft, run.cfg.seed, run.base.data.format, 0, "base data.sft")
     stats = teach_tests(run.cfg, run.base, model, problems, target, AutoTokenizer.from_pretrained(model), run.log)
@@ -69,6 +71,7 @@ def train_stage(run: Run, model: str, samples, scores, pairs, tokenizer) -> str:
     if (target / "config.json").is_file() and kept(run.variant_dir / "model.json", settings):
         run.log(f"train: kept {target}")
         return str(target)
+    shutil.rmtree(target, ignore_errors=True)  # a model without its model.json: an unfinished run's
     problems = {p.id: p for p in build.task_set(run)}
     tops = top_programs(samples, scores, {p["problem_id"] for p in pairs if p["kind"] == "correctness"})
     stats = train(run.cfg, run.base, model, problems, pairs, tops, target, tokenizer, run.log)

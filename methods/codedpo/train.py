@@ -112,7 +112,7 @@ def train(cfg: CodeDPOConfig, base: TrainConfig, start_model: str, problems: dic
             if step % 10 == 0 or step == stage.steps - 1:
                 log(f"sft-top step {step + 1}/{stage.steps} loss {stats.loss:.4f} "
                     f"({time.perf_counter() - start:.0f}s)")
-        extra = {"rows": len(rows_all)}
+        extra = {"sft_rows": len(rows_all)}
     staging = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     export_hf(engine, staging, start_model)
