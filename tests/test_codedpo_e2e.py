@@ -53,7 +53,7 @@ def test_codedpo_run_end_to_end_then_resume(ray_session, tmp_path, tiny_model_di
     assert main(args) == 0
     assert (out / "codedpo" / "model" / "model.safetensors").stat().st_mtime_ns == stamp
     assert "train: kept" in capsys.readouterr().out
-    assert main([*args, "--name", "top", "train.method=sft"]) == 0  # the SFT control, same data
+    assert main([*args[:4], "--name", "top", *args[4:], "train.method=sft"]) == 0  # the SFT control, same data
     top = json.loads((out / "top" / "model.json").read_text())
     assert top["method"] == "sft" and top["sft_rows"] >= 1 and (out / "top" / "model" / "config.json").is_file()
     assert main([*args, "sample.tests=2"]) == 2
