@@ -13,7 +13,8 @@ from cluster.cli import main
 SMALL = ["base.learner.sft.steps=4", "base.learner.sft.batch_size=8", "base.learner.micro_batch_size=4",
          "base.rollout.max_new_tokens=32", "tasks.max_problems=3", "sample.programs=3", "sample.tests=3",
          "sample.test_samples=2", "sample.test_max_new_tokens=24", "timing.repeats=2", "train.steps=2",
-         "train.batch_size=4", "test_sft.steps=2", "test_sft.batch_size=4", "eval.max_problems=2", "eval.samples=2", "eval.timing_repeats=2",
+         "train.batch_size=4", "test_sft.steps=2", "test_sft.batch_size=4", "eval.max_problems=2", "eval.samples=2",
+         "eval.timing_repeats=2",
          # a chosen program needs a top score; the random tiny model's programs fail alike, so
          # every program ties: rank by the random control to get pairs out of any matrix
          "verify.ranking=random", "pairs.chosen_min=0.0", "pairs.rejected_max=1.0"]
@@ -36,7 +37,7 @@ def test_codedpo_run_end_to_end_then_resume(ray_session, tmp_path, tiny_model_di
     matrix = [json.loads(l) for l in (out / "matrix.jsonl").read_text().splitlines()]
     assert all(len(m["cells"]) == 3 and len(m["real"]) == 3 for m in matrix)
     assert all(len(row) == len(s["tests"]) for m, s in zip(matrix, rows) for row in m["cells"])
-    assert all(len(m["reference"]) == len(s["tests"]) for m, s in zip(matrix, rows))  # bundled: a reference each
+    assert all(len(m["reference"]) == len(s["tests"]) for m, s in zip(matrix, rows))  # bundled: references
     scores = json.loads((out / "codedpo" / "scores.json").read_text())
     assert scores["agreement"]["chance_problems"] == 3 and "trusted_sets_all_right" in scores["agreement"]
     pairs = json.loads((out / "codedpo" / "pairs.json").read_text())

@@ -170,7 +170,8 @@ class CodeDPOConfig(ConfigSection):
 CODEDPO_CONFIG = CONFIG_DIR / "codedpo.yaml"
 
 
-def load_codedpo_config(path: str | Path | None = None, overrides: list[str] = ()) -> tuple[CodeDPOConfig, TrainConfig]:
+def load_codedpo_config(path: str | Path | None = None,
+                        overrides: list[str] = ()) -> tuple[CodeDPOConfig, TrainConfig]:
     """(CodeDPO's config, the base execrl config); bad keys fail naming the key."""
     ours = [o for o in overrides if not o.startswith("base.")]
     theirs = [o[len("base."):] for o in overrides if o.startswith("base.")]
@@ -182,6 +183,7 @@ def load_codedpo_config(path: str | Path | None = None, overrides: list[str] = (
         raise ConfigError(f"base: {cfg.base!r} is neither a file nor a config in {CONFIG_DIR}")
     for key in ("seed", "data.seed"):
         if any(t.startswith(key + "=") for t in theirs):
-            raise ConfigError(f"override base.{key}: set CodeDPO's seed instead (it sets the base's seed and data.seed)")
+            raise ConfigError(f"override base.{key}: set CodeDPO's seed instead (it sets the base's seed and "
+                              f"data.seed)")
     base = load_config(base_path, [*theirs, f"seed={cfg.seed}", f"data.seed={cfg.seed}"])
     return cfg, base

@@ -32,7 +32,8 @@ from typing import Sequence
 
 from core.problem import AssertTest, Problem, StdioTest, Test
 
-DEFAULT_FUNCTION_PROMPT = "{statement}\n{starter_code}\n\n# Tests of {entry_point}, one assert per line:\nassert {entry_point}("
+DEFAULT_FUNCTION_PROMPT = ("{statement}\n{starter_code}\n\n# Tests of {entry_point}, one assert per line:\n"
+                           "assert {entry_point}(")
 DEFAULT_STDIO_PROMPT = ('{statement}\n\n# Tests: run(stdin) is the program\'s stdout, one assert per line:\n'
                         'assert run("')
 RUN = "run"
@@ -125,7 +126,8 @@ def line_of_test(problem: Problem, test: Test) -> str:
     """A test back in the notation the model writes (for samples.jsonl and prompts)."""
     if isinstance(test, StdioTest):
         # Double quotes, as the prompt's pre-filled start has them (JSON's escapes are Python's).
-        return f"assert {RUN}({json.dumps(test.input, ensure_ascii=False)}) == {json.dumps(test.output, ensure_ascii=False)}"
+        given, expected = (json.dumps(text, ensure_ascii=False) for text in (test.input, test.output))
+        return f"assert {RUN}({given}) == {expected}"
     if isinstance(test, AssertTest):
         return test.code
     raise TypeError(f"problem {problem.id}: generated tests are assert or stdio tests, not {type(test).__name__}")
