@@ -130,7 +130,8 @@ def test_experiment_table_spreads_each_figure_over_seeds(tmp_path):
     text = table(results)
     assert "| codedpo | 0,1 | 0.300 (0.250-0.350) | 0.200 (0.200-0.200) |" in text
     assert "| 1.200 |" in text  # the seed without a speed-up is left out of the mean, not counted as 0
-    assert "| trust-all | 0 | - | - | 0.000 | 0.000 | 0.500 |" in text
+    assert "| trust-all | 0 | - | - | 0 | 0 | 0.500 |" in text
+    assert "| 4.0 (4-4) | 1.0 (1-1) |" in text  # pair counts are counts
     cmd = command(Request(tmp_path, [0], ["random"], None, ("x=1",)), 3, "random")
     assert cmd[-3:] == ["x=1", "verify.ranking=random", "seed=3"]
 

@@ -106,10 +106,13 @@ def collect_results(out: Path, sets: list[str] | None = None) -> dict:
 
 
 def spread(values: list) -> str:
+    """Mean (min-max) over seeds; counts as counts, rates with three decimals."""
     values = [v for v in values if v is not None and v == v]
     if not values:
         return "-"
     mean = sum(values) / len(values)
+    if all(isinstance(v, int) for v in values):
+        return f"{mean:.1f} ({min(values)}-{max(values)})" if len(values) > 1 else f"{values[0]}"
     return f"{mean:.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{mean:.3f}"
 
 
