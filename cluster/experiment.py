@@ -302,7 +302,7 @@ class Scheduler:
         try:
             while waiting or pending or running:
                 waiting, external = self._decide(waiting, expected, pending, warm)
-                self._start_ready(pending, running, warm, external)
+                self._start_ready(pending, running, warm, external, waiting)
                 if not self._reap(running, warm) and (waiting or pending or running):
                     time.sleep(self.poll_s)
         except KeyboardInterrupt:
@@ -347,7 +347,11 @@ class Scheduler:
                 pending.append((spec, status.action == "resume"))
         return still, external
 
-    def _start_ready(self, pending, running, warm, external) -> None:
+    def _start_ready(self, pending, running, warm, external, waiting) -> None:
+        """Launch decided runs while slots are free.  A run decided long ago (it waited
+        for a slot) is checked once more just before it starts: another process may
+        have begun writing it meanwhile (a second invocation), and two writers of one
+        run directory corrupt it; such a run goes back to be decided again (waited for)."""
         for item in list(pending):
             if len(running) >= self.parallel:
                 return
@@ -356,6 +360,9 @@ class Scheduler:
             if spec.seed not in warm and busy_seed:
                 continue  # its seed's SFT model may be in the making
             pending.remove(item)
+            if self.busy(spec.run_dir) is not None:
+                waiting.append(spec)
+                continue
             running.append(self._launch(spec, resume))
 
     def _launch(self, spec: RunSpec, resume: bool) -> _Running:

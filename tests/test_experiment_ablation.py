@@ -268,6 +268,27 @@ def test_scheduler_waits_for_a_run_another_process_writes(tmp_path):
     assert not (spec.run_dir / "train.log").exists()  # never touched
 
 
+def test_a_run_another_process_starts_while_it_waits_for_a_slot_is_not_started_twice(tmp_path):
+    """Decided while free, then taken by a second invocation before a slot opened: the
+    scheduler checks again at launch and waits for the other writer instead."""
+    first, second = _fake_plan(tmp_path, [0], variants=("ppo", "stepcoder"))
+
+    def busy(run_dir):  # once `first` has finished, another process writes `second` (and finishes it)
+        if run_dir == second.run_dir and (first.run_dir / "result.json").is_file():
+            if not (second.run_dir / "result.json").is_file():
+                second.run_dir.mkdir(parents=True, exist_ok=True)
+                (second.run_dir / "config.yaml").write_text("seed: 0\n")
+                (second.run_dir / "result.json").write_text("{}")
+                return 4242
+        return None
+
+    logged: list[str] = []
+    outcomes = Scheduler(tmp_path, parallel=1, log=logged.append, busy=busy, poll_s=0.01).run(
+        [first, second], {first.name: {"seed": 0}, second.name: {"seed": 0}})
+    assert [o.action for o in outcomes] == ["ran", "done"], logged
+    assert not any("stepcoder seed0] started" in line for line in logged)
+
+
 def test_ctrl_c_lets_the_running_runs_finish_their_checkpoints(tmp_path, monkeypatch):
     import cluster.experiment as experiment
 
