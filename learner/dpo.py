@@ -59,9 +59,8 @@ class DPOTrainer:
     def from_pretrained(cls, model_dir: str | Path, cfg: LearnerConfig, beta: float = 0.1, lr: float = 1e-4,
                         batch_size: int = 16) -> "DPOTrainer":
         """`cfg` gives the engines' shape (ZeRO, precision, micro-batch); beta, lr and
-        batch_size (preference pairs per optimizer step) are DPO's own.  They are
-        arguments, not job config keys: no `execrl` run path trains DPO yet (CodeDPO's
-        pipeline will own its configuration), and a key no run reads misleads."""
+        batch_size (preference pairs per optimizer step) are DPO's own: arguments, set by
+        the pipeline that trains DPO (CodeDPO's configuration, methods/codedpo/)."""
         if beta <= 0 or lr <= 0 or batch_size < 1:
             raise ValueError(f"DPO needs beta > 0, lr > 0 and batch_size >= 1 (got {beta}, {lr}, {batch_size})")
         dist = setup_distributed()
