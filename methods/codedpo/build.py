@@ -33,12 +33,12 @@ from core.problem import Problem
 from core.rollout import GenerationRequest
 from core.settings import to_dict
 from curriculum.prompt import build_prompt
+from cluster.stage_files import kept, read_rows, read_summary, write_stage
 from problems.load import load_problems
 
 from . import pairs as pairing
 from .agreement import problem_agreement, summarise
 from .config import CodeDPOConfig
-from .files import kept, read_rows, read_summary, write_stage
 from .matrix import cell_problem, pass_matrix, real_verdicts
 from .tests_gen import line_of_test, parse_tests, prefilled_start, writing_prompt
 from .timing import Timing, idle_judge, time_program

@@ -6,15 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from cluster.config import TrainConfig
+from cluster.model_pools import ModelPools
 from cluster.runtime import connect
+from cluster.stage_files import kept, read_summary, write_stage
 from cluster.warmstart import warm_start
 from core.settings import to_dict
 
 from . import build
 from .build import STAGES, Run, load_set
 from .evaluation import sample_and_judge, speed_comparison
-from .files import kept, read_summary, write_stage
 from .train import top_programs, train
 
 
@@ -124,7 +124,7 @@ def run_codedpo(run: Run, until: str = "eval") -> dict:
     connect(run.base)
     model = start_model(run)
     tokenizer = AutoTokenizer.from_pretrained(model)
-    holder = _Pools(run.base)
+    holder = ModelPools(run.base)
     try:
         if stop < 1:
             return {}
@@ -150,27 +150,3 @@ def run_codedpo(run: Run, until: str = "eval") -> dict:
         return eval_stage(run, model, trained, tokenizer, holder.get)
     finally:
         holder.close()
-
-
-class _Pools:
-    """The rollout and executor pools, started on first use, for one model at a time."""
-
-    def __init__(self, base: TrainConfig) -> None:
-        self.base, self.model, self.rollout, self.executors = base, None, None, None
-
-    def get(self, model: str):
-        from actors.rollout_pool import RolloutPool
-        from executors.pool import ExecutorPool
-
-        if self.model != model:
-            self.close()
-            self.executors, self.rollout, self.model = ExecutorPool(self.base.executor), RolloutPool(
-                self.base.rollout, model), model
-        return self.rollout, self.executors
-
-    def close(self) -> None:
-        if self.rollout is not None:
-            self.rollout.shutdown()
-        if self.executors is not None:
-            self.executors.close()
-        self.model, self.rollout, self.executors = None, None, None

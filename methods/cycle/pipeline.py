@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Callable
 
 from cluster.config import TrainConfig
+from cluster.model_pools import ModelPools
 from cluster.runtime import _seeded, connect
+from cluster.stage_files import keep_or_write, kept
 from cluster.warmstart import _pair, warm_start
 from core.problem import Problem
 from core.settings import to_dict
@@ -103,7 +105,7 @@ def phase1(run: Run) -> str:
 
         sft = load_set(run.base.data.sft, run.cycle.seed, run.base.data.format, 0, "base data.sft")
         model = warm_start(run.base, resolve_model(run.base.model, seed=run.cycle.seed), sft, run.log)
-    _keep_or_write(path, {"model": str(Path(model).resolve())})
+    keep_or_write(path, {"model": str(Path(model).resolve())})
     return model
 
 
@@ -113,7 +115,7 @@ def collect_stage(run: Run, model: str, tokenizer, pools) -> list[Sample]:
     settings = {"phase1": str(Path(model).resolve()), "collect": to_dict(run.cycle.collect), "seed": run.cycle.seed,
                 "sampling": _sampling(run.base), "selection": "seeded sample"}
     summary, data = run.out / "collect.json", run.out / "collect.jsonl"
-    if _kept(summary, settings) and data.is_file():
+    if kept(summary, settings) and data.is_file():
         return [Sample(**json.loads(line)) for line in data.read_text().splitlines()]
     problems = collection_set(run)
     samples, dropped = collect(problems, tokenizer, *pools(), run.cycle.collect.samples_per_problem,
@@ -153,12 +155,12 @@ def build_stage(run: Run, samples: list[Sample], tokenizer):
 
 def train_stage(run: Run, model: str, rows, gen_rows, pad_id: int) -> str:
     if run.cycle.train.steps == 0:
-        _keep_or_write(run.variant_dir / "model.json", {"model": str(Path(model).resolve()), "trained": False})
+        keep_or_write(run.variant_dir / "model.json", {"model": str(Path(model).resolve()), "trained": False})
         return model
     target = run.variant_dir / "model"
     settings = {"model": str(target.resolve()), "trained": True, "train": to_dict(run.cycle.train),
                 "data": to_dict(run.cycle.data), "phase1": str(Path(model).resolve())}
-    if (target / "config.json").is_file() and _kept(run.variant_dir / "model.json", settings):
+    if (target / "config.json").is_file() and kept(run.variant_dir / "model.json", settings):
         run.log(f"train: kept {target}")
         return str(target)
     stats = train_on_mix(run.cycle, run.base, model, rows, gen_rows, target, pad_id, run.log)
@@ -176,7 +178,7 @@ def eval_stage(run: Run, model: str, tokenizer, pools) -> dict:
         out = run.variant_dir / "eval" / f"{slug}.json"
         settings = {"model": str(Path(model).resolve()), "set": spec, "max_problems": ev.max_problems,
                     "samples": ev.samples, "rounds": ev.rounds, "seed": run.cycle.seed, "sampling": _sampling(run.base)}
-        if _kept(out, settings):
+        if kept(out, settings):
             results[spec] = json.loads(out.read_text())["report"]
             continue
         problems = load_set(spec, run.cycle.seed, None, ev.max_problems, "eval.sets", sample=True)
@@ -224,57 +226,16 @@ def run_cycle(run: Run, until: str = "eval") -> dict:
         holder.close()
 
 
-class _Pools:
-    """The rollout and executor pools, started on first use, for one model at a time."""
-
-    def __init__(self, base: TrainConfig) -> None:
-        self.base, self.model, self.rollout, self.executors = base, None, None, None
+class _Pools(ModelPools):
+    """The shared pools, handed out as CYCLE's generate and judge callables."""
 
     def get(self, model: str):
-        from actors.rollout_pool import RolloutPool
-        from executors.pool import ExecutorPool
-
         from .backends import pool_generate, pool_judge
 
-        if self.model != model:
-            self.close()
-            self.executors, self.rollout, self.model = ExecutorPool(self.base.executor), RolloutPool(
-                self.base.rollout, model), model
-        return pool_generate(self.rollout, self.base.rollout), pool_judge(self.executors)
-
-    def close(self) -> None:
-        if self.rollout is not None:
-            self.rollout.shutdown()
-        if self.executors is not None:
-            self.executors.close()
-        self.model, self.rollout, self.executors = None, None, None
+        rollout, executors = super().get(model)
+        return pool_generate(rollout, self.base.rollout), pool_judge(executors)
 
 
 def _sampling(base: TrainConfig) -> dict:
     r = base.rollout
     return {"temperature": r.temperature, "top_p": r.top_p, "max_new_tokens": r.max_new_tokens, "backend": r.backend}
-
-
-def _kept(path: Path, settings: dict) -> bool:
-    """True when `path` exists with these settings; a ValueError when with others."""
-    if not path.is_file():
-        return False
-    saved = json.loads(path.read_text()).get("settings")
-    if saved != json.loads(json.dumps(settings)):
-        raise ValueError(f"{path} was made with other settings ({_diff(saved, settings)}); delete it or use "
-                         f"another --out")
-    return True
-
-
-def _keep_or_write(path: Path, settings: dict) -> None:
-    if not _kept(path, settings):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"settings": settings}, indent=2) + "\n")
-
-
-def _diff(saved, wanted) -> str:
-    if not isinstance(saved, dict):
-        return "no settings recorded"
-    wanted = json.loads(json.dumps(wanted))
-    keys = [k for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
-    return ", ".join(f"{k}: saved {saved.get(k)!r}, wanted {wanted.get(k)!r}" for k in keys[:3])

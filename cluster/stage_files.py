@@ -1,6 +1,8 @@
-"""Stage files: JSON lines for the records, a JSON summary with the settings that made
-them.  A stage whose summary exists is kept when its settings match the ones asked now
-and refused (naming the file) when they do not, so a rerun resumes and never mixes runs."""
+"""Stage files of the offline pipelines (CYCLE's collection and data, CodeDPO's samples,
+matrix, scores, timings and pairs): JSON lines for the records, a JSON summary with the
+settings that made them.  A stage whose summary exists is kept when its settings match
+the ones asked now and refused (naming the file) when they do not, so a rerun resumes
+and never mixes runs."""
 
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ def kept(path: Path, settings: dict) -> bool:
         raise ValueError(f"{path} was made with other settings ({_diff(saved, settings)}); delete it or use "
                          f"another --out")
     return True
+
+
+def keep_or_write(path: Path, settings: dict) -> None:
+    """A summary holding only the settings, written unless one with them is kept."""
+    if not kept(path, settings):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"settings": settings}, indent=2) + "\n")
 
 
 def write_stage(summary: Path, settings: dict, rows: Iterable[dict] | None = None, /, **figures) -> None:
