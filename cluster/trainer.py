@@ -284,7 +284,9 @@ class PPOIteration:
         samples, overlap = self._generate_and_judge(draw, draw.ids, 0, timings)
         for k, extra in enumerate(draw.rounds, start=1):
             samples += self._generate_and_judge(draw, extra, k, timings)[0]
-        while self._short_of_signal(samples) and len(draw.rounds) < self.cfg.learner.dynamic_sampling_max_rounds:
+        lc = self.cfg.learner
+        max_rounds = lc.dynamic_sampling_max_rounds if lc.dynamic_sampling else 0
+        while self._short_of_signal(samples) and len(draw.rounds) < max_rounds:
             extra = self._draw_replacements(draw, samples)
             if not extra:
                 break
