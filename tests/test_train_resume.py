@@ -15,7 +15,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 import traceback
 
 import pytest
@@ -91,7 +90,7 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
         fired.append(phase)
         if phase in ("update", "sync"):  # a real Ctrl-C, arriving while the learner or the weights work
             inside = {"update": "step", "sync": "sync_from"}[phase]  # update: its first optimizer step
-            threading.Thread(target=ctrl_c_inside, args=(threading.main_thread().ident, inside)).start()
+            ctrl_c_on_entry(inside)
         else:
             raise KeyboardInterrupt
 
@@ -123,19 +122,16 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
     return seen
 
 
-def ctrl_c_inside(thread_id: int, function: str) -> None:
-    """SIGINT once the main thread's stack holds `function` (within 60 s)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        frame = sys._current_frames().get(thread_id)
-        names = set()
-        while frame is not None:
-            names.add(frame.f_code.co_name)
-            frame = frame.f_back
-        if function in names:
-            break
-        time.sleep(0.0005)
-    os.kill(os.getpid(), signal.SIGINT)
+def ctrl_c_on_entry(function: str) -> None:
+    """A real SIGINT, sent when this (main) thread next enters `function`: the handler then
+    runs inside it.  A profile hook, not a watcher thread polling the stack: a short call
+    (a tiny model's weight sync) could end before a watcher under load saw it."""
+    def hook(frame, event, _arg):
+        if event == "call" and frame.f_code.co_name == function:
+            sys.setprofile(None)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    sys.setprofile(hook)
 
 
 def digest(learner) -> str:
