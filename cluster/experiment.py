@@ -414,3 +414,22 @@ def expected_all(specs: list[RunSpec]) -> dict[str, dict | ConfigError]:
         except ConfigError as exc:
             out[spec.name] = exc
     return out
+
+
+def run_grid(out: Path, seeds: list[int], variants: list[str], command: Callable[[int, str], list[str]],
+             name: str, log: Callable[[str], None] = print) -> list[str]:
+    """The offline pipelines' experiments (CYCLE, CodeDPO): each (seed, variant) run as its
+    own subprocess, in turn, logging to `<out>/seed<s>/<variant>.log`; the runs resume
+    themselves (their finished stages are kept).  Returns the failures, one line each."""
+    failures = []
+    for seed in seeds:
+        for variant in variants:
+            seed_dir = out / f"seed{seed}"
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            log(f"{name} experiment: {variant} seed {seed}")
+            with open(seed_dir / f"{variant}.log", "a") as stream:
+                code = subprocess.run(command(seed, variant), stdout=stream, stderr=subprocess.STDOUT).returncode
+            if code:
+                failures.append(f"{variant} seed{seed}: exit {code} (see {seed_dir / f'{variant}.log'})")
+                log(f"  FAILED: {failures[-1]}")
+    return failures

@@ -626,3 +626,20 @@ def assert_quick_outputs(out: Path, summary: dict) -> None:
     for v in VARIANTS:
         if v != "sft":
             assert (out / "runs" / v / "seed0" / "curves.png").read_bytes().startswith(PNG)
+
+
+def test_run_grid_runs_each_seed_and_variant_in_turn_and_names_the_failures(tmp_path):
+    """The offline pipelines' experiment loop (CYCLE, CodeDPO): one subprocess per
+    (seed, variant), its output in <out>/seed<s>/<variant>.log, a failure named."""
+    from cluster.experiment import run_grid
+
+    def command(seed, variant):
+        return [sys.executable, "-c", f"import sys; print('{variant} {seed}'); sys.exit({int(variant == 'bad')})"]
+
+    logged: list[str] = []
+    failures = run_grid(tmp_path, [0, 1], ["good", "bad"], command, "demo", logged.append)
+    assert [line for line in logged if "experiment" in line] == [
+        "demo experiment: good seed 0", "demo experiment: bad seed 0", "demo experiment: good seed 1",
+        "demo experiment: bad seed 1"]
+    assert failures == [f"bad seed{s}: exit 1 (see {tmp_path / f'seed{s}' / 'bad.log'})" for s in (0, 1)]
+    assert (tmp_path / "seed1" / "good.log").read_text() == "good 1\n"

@@ -22,19 +22,18 @@ make preference data.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from cluster import problem_sets
 from cluster.config import TrainConfig
-from cluster.runtime import _seeded
 from core.problem import Problem
 from core.rollout import GenerationRequest
 from core.settings import to_dict
 from curriculum.prompt import build_prompt
 from cluster.stage_files import kept, read_rows, read_summary, write_stage
-from problems.load import load_problems
 
 from . import pairs as pairing
 from .agreement import problem_agreement, summarise
@@ -60,20 +59,8 @@ class Run:
         return self.out / self.name
 
 
-def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "problems", sample: bool = False
-             ) -> list[Problem]:
-    """The set's problems: the first `limit`, or with `sample` `limit` drawn by a generator
-    seeded by the set's name alone (the same subset for every seed and variant)."""
-    try:
-        problems = load_problems(_seeded(spec, seed), fmt=fmt).problems
-    except FileNotFoundError as exc:
-        raise ValueError(f"{what}: {exc}") from None
-    if not limit or limit >= len(problems):
-        return problems
-    if not sample:
-        return problems[:limit]
-    keep = set(random.Random(f"codedpo-eval:{spec}").sample(range(len(problems)), limit))
-    return [p for i, p in enumerate(problems) if i in keep]
+# the subsets drawn keep their salt, so earlier runs' subsets stay the same
+load_set = partial(problem_sets.load_set, salt="codedpo-eval")
 
 
 def task_set(run: Run) -> list[Problem]:

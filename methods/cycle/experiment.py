@@ -17,11 +17,12 @@ are recomputed from every finished evaluation under <out>.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from cluster.experiment import run_grid
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "sft": ("train.steps=0",),
@@ -46,18 +47,8 @@ def run_experiment(req: Request, log: Callable[[str], None] = print) -> dict:
     unknown = [v for v in req.variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
-    failures = []
-    for seed in req.seeds:
-        for variant in req.variants:
-            cmd = command(req, seed, variant)
-            seed_dir = req.out / f"seed{seed}"
-            seed_dir.mkdir(parents=True, exist_ok=True)
-            log(f"cycle experiment: {variant} seed {seed}")
-            with open(seed_dir / f"{variant}.log", "a") as out:
-                code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
-            if code:
-                failures.append(f"{variant} seed{seed}: exit {code} (see {seed_dir / f'{variant}.log'})")
-                log(f"  FAILED: {failures[-1]}")
+    failures = run_grid(req.out, req.seeds, req.variants, lambda seed, variant: command(req, seed, variant),
+                        "cycle", log)
     results = collect_results(req.out)
     (req.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (req.out / "results.md").write_text(table(results))

@@ -18,19 +18,19 @@ by statement.
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
+from cluster import problem_sets
 from cluster.config import TrainConfig
 from cluster.model_pools import ModelPools
-from cluster.runtime import _seeded, connect
+from cluster.runtime import connect
 from cluster.stage_files import keep_or_write, kept
 from cluster.warmstart import _pair, warm_start
 from core.problem import Problem
 from core.settings import to_dict
-from problems.load import load_problems
 
 from .config import CycleConfig
 from .data import Row, Sample, build_examples, refine_rows
@@ -52,23 +52,8 @@ class Run:
         return self.out / self.name
 
 
-def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "problems", sample: bool = False
-             ) -> list[Problem]:
-    """The set's problems; `limit` keeps the first N, or with `sample` N drawn by a
-    generator seeded by the set's name alone (the same problems for every seed and
-    variant, so runs compare on one subset), in the set's order.  Sampled, not the
-    first N: bundled sets are ordered by family, and the first 256 of hard-rl are two
-    of its six families."""
-    try:
-        problems = load_problems(_seeded(spec, seed), fmt=fmt).problems
-    except FileNotFoundError as exc:
-        raise ValueError(f"{what}: {exc}") from None
-    if not limit or limit >= len(problems):
-        return problems
-    if not sample:
-        return problems[:limit]
-    keep = set(random.Random(f"cycle-eval:{spec}").sample(range(len(problems)), limit))
-    return [p for i, p in enumerate(problems) if i in keep]
+# the subsets drawn keep their salt, so earlier runs' subsets stay the same
+load_set = partial(problem_sets.load_set, salt="cycle-eval")
 
 
 def collection_set(run: Run) -> list[Problem]:
