@@ -140,3 +140,24 @@ def check_consistency(cfg: TrainConfig) -> None:
         raise ConfigError(f"learner.old_logprobs: rollout needs rollout.top_p: 1.0 (it is {cfg.rollout.top_p}): "
                           "the rollout's log-probs are renormalised over the top-p nucleus, the learner's over "
                           "the whole vocabulary, so their ratio would not start at 1; use old_logprobs: recompute")
+
+
+def load_method_config(cls: type, default: Path, method: str, path: str | Path | None = None,
+                       overrides: list[str] = ()) -> tuple:
+    """(a method's config, the base execrl config it runs on) for an offline pipeline
+    (CYCLE, CodeDPO): `base.`-prefixed overrides go to the base (the file the method's
+    `base` key names, a path or a config in configs/), the others to the method's keys.
+    The method's seed sets the base's seed and data.seed; bad keys fail naming the key."""
+    ours = [o for o in overrides if not o.startswith("base.")]
+    theirs = [o[len("base."):] for o in overrides if o.startswith("base.")]
+    cfg = load_yaml(cls, path if path is not None else default, ours)
+    base_path = Path(cfg.base)
+    if not base_path.is_file():
+        base_path = CONFIG_DIR / cfg.base
+    if not base_path.is_file():
+        raise ConfigError(f"base: {cfg.base!r} is neither a file nor a config in {CONFIG_DIR}")
+    for key in ("seed", "data.seed"):
+        if any(t.startswith(key + "=") for t in theirs):
+            raise ConfigError(f"override base.{key}: set {method}'s seed instead (it sets the base's seed and "
+                              f"data.seed)")
+    return cfg, load_config(base_path, [*theirs, f"seed={cfg.seed}", f"data.seed={cfg.seed}"])

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cluster.config import CONFIG_DIR, TrainConfig, load_config
-from core.settings import ConfigError, ConfigSection, load_yaml, rng
+from cluster.config import CONFIG_DIR, TrainConfig, load_method_config
+from core.settings import ConfigSection, rng
 
 from .tests_gen import DEFAULT_FUNCTION_PROMPT, DEFAULT_STDIO_PROMPT
 
@@ -170,20 +170,6 @@ class CodeDPOConfig(ConfigSection):
 CODEDPO_CONFIG = CONFIG_DIR / "codedpo.yaml"
 
 
-def load_codedpo_config(path: str | Path | None = None,
-                        overrides: list[str] = ()) -> tuple[CodeDPOConfig, TrainConfig]:
-    """(CodeDPO's config, the base execrl config); bad keys fail naming the key."""
-    ours = [o for o in overrides if not o.startswith("base.")]
-    theirs = [o[len("base."):] for o in overrides if o.startswith("base.")]
-    cfg = load_yaml(CodeDPOConfig, path if path is not None else CODEDPO_CONFIG, ours)
-    base_path = Path(cfg.base)
-    if not base_path.is_file():
-        base_path = CONFIG_DIR / cfg.base
-    if not base_path.is_file():
-        raise ConfigError(f"base: {cfg.base!r} is neither a file nor a config in {CONFIG_DIR}")
-    for key in ("seed", "data.seed"):
-        if any(t.startswith(key + "=") for t in theirs):
-            raise ConfigError(f"override base.{key}: set CodeDPO's seed instead (it sets the base's seed and "
-                              f"data.seed)")
-    base = load_config(base_path, [*theirs, f"seed={cfg.seed}", f"data.seed={cfg.seed}"])
-    return cfg, base
+def load_codedpo_config(path: str | Path | None = None, overrides: list[str] = ()) -> tuple[CodeDPOConfig, TrainConfig]:
+    """(CodeDPO's config, the base execrl config it runs on): cluster.config.load_method_config."""
+    return load_method_config(CodeDPOConfig, CODEDPO_CONFIG, "CodeDPO", path, overrides)

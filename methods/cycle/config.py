@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cluster.config import CONFIG_DIR, TrainConfig, load_config
-from core.settings import ConfigError, ConfigSection, load_yaml, rng
+from cluster.config import CONFIG_DIR, TrainConfig, load_method_config
+from core.settings import ConfigSection, rng
 
 
 @dataclass
@@ -131,18 +131,5 @@ CYCLE_CONFIG = CONFIG_DIR / "cycle.yaml"
 
 
 def load_cycle_config(path: str | Path | None = None, overrides: list[str] = ()) -> tuple[CycleConfig, TrainConfig]:
-    """(CYCLE's config, the base execrl config it runs on); `base.`-prefixed overrides go
-    to the base, the others to CYCLE's keys.  Bad keys fail naming the key."""
-    ours = [o for o in overrides if not o.startswith("base.")]
-    theirs = [o[len("base."):] for o in overrides if o.startswith("base.")]
-    cycle = load_yaml(CycleConfig, path if path is not None else CYCLE_CONFIG, ours)
-    base_path = Path(cycle.base)
-    if not base_path.is_file():
-        base_path = CONFIG_DIR / cycle.base
-    if not base_path.is_file():
-        raise ConfigError(f"base: {cycle.base!r} is neither a file nor a config in {CONFIG_DIR}")
-    for key in ("seed", "data.seed"):
-        if any(t.startswith(key + "=") for t in theirs):
-            raise ConfigError(f"override base.{key}: set CYCLE's seed instead (it sets the base's seed and data.seed)")
-    base = load_config(base_path, [*theirs, f"seed={cycle.seed}", f"data.seed={cycle.seed}"])
-    return cycle, base
+    """(CYCLE's config, the base execrl config it runs on): cluster.config.load_method_config."""
+    return load_method_config(CycleConfig, CYCLE_CONFIG, "CYCLE", path, overrides)
