@@ -31,9 +31,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
     exp.add_argument("--config", default=None, help="CYCLE config (default: configs/cycle.yaml)")
     exp.add_argument("--out", default="outputs/cycle", help="output directory (default: outputs/cycle)")
     exp.add_argument("--seeds", default="0,1,2", help="comma-separated seeds or a range (default: 0,1,2)")
-    exp.add_argument("--variants", default=None, help="comma-separated (default: sft,cycle,cycle-no-pgm,cycle-no-mix)")
+    exp.add_argument("--variants", default=None,
+                     help="comma-separated: sft, sft-more, cycle, cycle-no-pgm, cycle-no-mix, small-sft (default: all "
+                          "but small-sft)")
     exp.add_argument("--sft-model", action="append", default=[], metavar="SEED=DIR",
                      help="Phase I model of a seed (repeatable); default: execrl's SFT, cached")
+    exp.add_argument("--small-model", action="append", default=[], metavar="SEED=DIR",
+                     help="small-sft's Phase I model of a seed (repeatable); default: execrl's SFT of the small "
+                          "model, cached")
     exp.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     exp.set_defaults(run=experiment_verb)
 
@@ -55,22 +60,28 @@ def run_verb(args: argparse.Namespace) -> int:
 def experiment_verb(args: argparse.Namespace) -> int:
     from cluster.experiment import parse_seeds
     from methods.cycle.config import load_cycle_config
-    from methods.cycle.experiment import VARIANTS, Request, run_experiment
+    from methods.cycle.experiment import DEFAULT_VARIANTS, Request, run_experiment
 
     load_cycle_config(args.config, args.overrides)  # a bad override fails here, named
-    sft = {}
-    for item in args.sft_model:
-        seed, sep, path = item.partition("=")
-        if not sep or not seed.strip().isdigit() or not (Path(path) / "config.json").is_file():
-            raise ValueError(f"--sft-model {item!r}: expected SEED=DIR with a Hugging Face model in DIR")
-        sft[int(seed)] = path
     for item in args.overrides:
         if item.split("=", 1)[0] in ("seed", "sft_model"):
             raise ValueError(f"override {item!r}: set per run by the experiment (use --seeds / --sft-model)")
-    variants = [v.strip() for v in (args.variants or ",".join(VARIANTS)).split(",") if v.strip()]
-    request = Request(Path(args.out), parse_seeds(args.seeds), variants, args.config, tuple(args.overrides), sft)
+    variants = [v.strip() for v in (args.variants or ",".join(DEFAULT_VARIANTS)).split(",") if v.strip()]
+    request = Request(Path(args.out), parse_seeds(args.seeds), variants, args.config, tuple(args.overrides),
+                      _models("--sft-model", args.sft_model), _models("--small-model", args.small_model))
     summary = run_experiment(request, log=lambda line: print(line, flush=True))
     print((request.out / "results.md").read_text(), end="")
     for line in summary["failures"]:
         print(f"FAILED {line}")
     return 1 if summary["failures"] else 0
+
+
+def _models(option: str, items: list[str]) -> dict[int, str]:
+    """{seed: model directory} from repeated SEED=DIR options."""
+    models = {}
+    for item in items:
+        seed, sep, path = item.partition("=")
+        if not sep or not seed.strip().isdigit() or not (Path(path) / "config.json").is_file():
+            raise ValueError(f"{option} {item!r}: expected SEED=DIR with a Hugging Face model in DIR")
+        models[int(seed)] = path
+    return models

@@ -28,3 +28,10 @@ def load_set(spec: str, seed: int, fmt=None, limit: int = 0, what: str = "proble
         return problems[:limit]
     keep = set(random.Random(f"{salt}:{spec}").sample(range(len(problems)), limit))
     return [p for i, p in enumerate(problems) if i in keep]
+
+
+def file_stem(spec: str) -> str:
+    """A file name for a set's results: the spec with `/` and `:` replaced, and without
+    leading dots or underscores, so `../shared/data/mbpp/x.json` names a visible file
+    (`shared_data_mbpp_x.json`), not a hidden one."""
+    return spec.replace("/", "_").replace(":", "-").lstrip("._") or "set"

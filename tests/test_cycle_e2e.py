@@ -43,6 +43,12 @@ def test_cycle_run_end_to_end_then_resume_then_eval_refine(ray_session, tmp_path
     assert main([*args, "data.pgm_fraction=0.2"]) == 2  # a kept stage made with other settings is refused
     assert "made with other settings" in capsys.readouterr().err
 
+    untrained = tmp_path / "seed0-untrained"  # train.steps=0 evaluates Phase I: nothing to collect for
+    assert main(["cycle", "run", "--out", str(untrained), "--name", "sft", *args[4:], "train.steps=0"]) == 0
+    assert not (untrained / "collect.json").exists() and not (untrained / "sft" / "data.json").exists()
+    assert (untrained / "sft" / "eval" / "bundled-hard-heldout.json").is_file()
+    capsys.readouterr()
+
     per_problem = tmp_path / "refine.jsonl"
     assert main(["eval", "--model", str(model), "--problems", "bundled:hard-heldout", "-n", "1", "--refine", "1",
                  "--out", str(per_problem), "rollout.max_new_tokens=32"]) == 0
@@ -70,8 +76,14 @@ def test_experiment_table_from_finished_runs(tmp_path):
             report = {"pass_at_1": [r0, r1 + bump], "exact_copy": [None, 0.5 - bump], "fixed": [None, 0.1 + bump],
                       "empty": [None, 0.25]}
             path.write_text(json.dumps({"settings": {"set": "bundled:hard-heldout"}, "report": report}))
+    small = tmp_path / "seed1-small" / "small-sft" / "eval" / "bundled-hard-heldout.json"
+    small.parent.mkdir(parents=True)
+    small.write_text(json.dumps({"settings": {"set": "bundled:hard-heldout"},
+                                 "report": {"pass_at_1": [0.5, 0.5], "exact_copy": [None, 1.0], "fixed": [None, 0.0],
+                                            "empty": [None, 0.0]}}))
     results = collect_results(tmp_path)
-    assert set(results["bundled:hard-heldout"]) == {"sft", "cycle"}
+    assert set(results["bundled:hard-heldout"]) == {"sft", "cycle", "small-sft"}
+    assert set(results["bundled:hard-heldout"]["small-sft"]) == {"1"}  # seed1-small is seed 1
     md = table(results)
     assert "| sft | 0,1 | 0.300 (0.200-0.400) | 0.450 (0.300-0.600) | 0.500 (0.500-0.500) | 0.100 (0.100-0.100) " \
            "| 0.250 (0.250-0.250) | 0.500 (0.500-0.500) |" in md
@@ -80,3 +92,14 @@ def test_experiment_table_from_finished_runs(tmp_path):
                   "cycle-no-pgm")
     assert cmd[-4:] == ["eval.rounds=1", "data.pgm_fraction=0", "seed=1", "sft_model=/m"]
     assert cmd[cmd.index("--out") + 1] == str(tmp_path / "seed1")
+    small_cmd = command(Request(tmp_path, [1], ["small-sft"], sft_models={1: "/m"}, small_models={1: "/s"}), 1,
+                        "small-sft")
+    assert small_cmd[small_cmd.index("--out") + 1] == str(tmp_path / "seed1-small")  # its own Phase I
+    assert small_cmd[-4:] == ["train.steps=0", "base.model.init_size=small", "seed=1", "sft_model=/s"]
+
+
+def test_a_set_file_name_is_never_hidden():
+    from cluster.problem_sets import file_stem
+
+    assert file_stem("../shared/data/mbpp/sanitized-mbpp.json") == "shared_data_mbpp_sanitized-mbpp.json"
+    assert file_stem("bundled:hard-heldout") == "bundled-hard-heldout"

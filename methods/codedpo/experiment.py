@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from cluster.experiment import run_grid
+from cluster.problem_sets import file_stem
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "sft": ("train.steps=0",),
@@ -67,7 +68,7 @@ def _figures(variant_dir: Path, spec: str) -> dict:
     """One run's figures: pairs and agreement (once built), pass@1 (trained and start) and
     speed (once evaluated); a run whose training refused to start (no pairs) keeps its
     pair counts and shows no pass@1."""
-    slug = spec.replace("/", "_").replace(":", "-")
+    slug = file_stem(spec)
     pairs = json.loads((variant_dir / "pairs.json").read_text())
     scores = json.loads((variant_dir / "scores.json").read_text())
     out = {"correctness_pairs": pairs["correctness_pairs"], "efficiency_pairs": pairs["efficiency_pairs"],

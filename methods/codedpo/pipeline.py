@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from cluster.model_pools import ModelPools
+from cluster.problem_sets import file_stem
 from cluster.runtime import connect
 from cluster.stage_files import kept, read_summary, write_stage
 from cluster.warmstart import warm_start
@@ -82,7 +83,7 @@ def train_stage(run: Run, model: str, samples, scores, pairs, tokenizer) -> str:
 def eval_stage(run: Run, start: str, trained: str, tokenizer, pools) -> dict:
     ev, results = run.cfg.eval, {}
     for spec in ev.sets:
-        slug = spec.replace("/", "_").replace(":", "-")
+        slug = file_stem(spec)
         problems = None
         reports = {}
         for who, model, where in (("start", start, run.out / "eval-start"), ("trained", trained,

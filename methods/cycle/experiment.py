@@ -7,8 +7,11 @@ Variants (overrides on configs/cycle.yaml):
     cycle         the defaults (PGM 0.05, half the batch refinement rows)
     cycle-no-pgm  data.pgm_fraction=0
     cycle-no-mix  data.refine_share=1 (refinement rows only)
+    small-sft     the `small` model's Phase I SFT (about 7x the tiny one's parameters),
+                  refining untrained like `sft`: the paper's "larger model" baseline
 
 One seed's variants share `<out>/seed<s>` (Phase I model and collection made once);
+small-sft has its own Phase I, so its runs live in `<out>/seed<s>-small`;
 each run keeps every finished stage (pipeline.py), so rerunning the command resumes.
 A run's log is `<out>/seed<s>/<variant>.log`.  Afterwards results.json and results.md
 are recomputed from every finished evaluation under <out>.
@@ -30,7 +33,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "cycle": (),
     "cycle-no-pgm": ("data.pgm_fraction=0",),
     "cycle-no-mix": ("data.refine_share=1",),
+    "small-sft": ("train.steps=0", "base.model.init_size=small"),
 }
+OWN_PHASE1 = {"small-sft": "-small"}  # variant -> suffix of its seed directory
+DEFAULT_VARIANTS = ("sft", "sft-more", "cycle", "cycle-no-pgm", "cycle-no-mix")
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Request:
     config: str | None = None
     extra: tuple[str, ...] = ()
     sft_models: dict[int, str] | None = None
+    small_models: dict[int, str] | None = None
 
 
 def run_experiment(req: Request, log: Callable[[str], None] = print) -> dict:
@@ -56,10 +63,12 @@ def run_experiment(req: Request, log: Callable[[str], None] = print) -> dict:
 
 
 def command(req: Request, seed: int, variant: str) -> list[str]:
-    cmd = [sys.executable, "-m", "cluster.cli", "cycle", "run", "--out", str(req.out / f"seed{seed}"), "--name", variant]
+    suffix = OWN_PHASE1.get(variant, "")
+    cmd = [sys.executable, "-m", "cluster.cli", "cycle", "run", "--out", str(req.out / f"seed{seed}{suffix}"),
+           "--name", variant]
     if req.config:
         cmd += ["--config", req.config]
-    sft = (req.sft_models or {}).get(seed)
+    sft = ((req.small_models if suffix else req.sft_models) or {}).get(seed)
     return cmd + [*req.extra, *VARIANTS[variant], f"seed={seed}", *([f"sft_model={sft}"] if sft else [])]
 
 
@@ -68,7 +77,9 @@ def collect_results(out: Path) -> dict:
     found: dict = {}
     for path in sorted(out.glob("seed*/*/eval/*.json")):
         data = json.loads(path.read_text())
-        spec, seed, variant = data["settings"]["set"], path.parts[-4][len("seed"):], path.parts[-3]
+        seed_dir, variant = path.parts[-4], path.parts[-3]
+        seed = seed_dir[len("seed"):len(seed_dir) - len(OWN_PHASE1.get(variant, ""))]
+        spec = data["settings"]["set"]
         report = data["report"]
         if "empty" not in report:  # evaluated before the empty share was recorded: from its programs
             report["empty"] = _empty_share(path.with_suffix(".jsonl"), spec, int(seed), len(report["pass_at_1"]))

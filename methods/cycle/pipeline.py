@@ -26,6 +26,7 @@ from typing import Callable
 from cluster import problem_sets
 from cluster.config import TrainConfig
 from cluster.model_pools import ModelPools
+from cluster.problem_sets import file_stem
 from cluster.runtime import connect
 from cluster.stage_files import keep_or_write, kept
 from cluster.warmstart import _pair, warm_start
@@ -159,7 +160,7 @@ def eval_stage(run: Run, model: str, tokenizer, pools) -> dict:
     template, _ = read_template(model)
     ev, results = run.cycle.eval, {}
     for spec in ev.sets:
-        slug = spec.replace("/", "_").replace(":", "-")
+        slug = file_stem(spec)
         out = run.variant_dir / "eval" / f"{slug}.json"
         settings = {"model": str(Path(model).resolve()), "set": spec, "max_problems": ev.max_problems,
                     "samples": ev.samples, "rounds": ev.rounds, "seed": run.cycle.seed, "sampling": _sampling(run.base)}
@@ -196,12 +197,14 @@ def run_cycle(run: Run, until: str = "eval") -> dict:
     try:
         if stop < 1:
             return {}
-        samples = collect_stage(run, model, tokenizer, lambda: holder.get(model))
-        if stop < 2:
-            return {}
-        rows, gen_rows = build_stage(run, samples, tokenizer)
-        if stop < 3:
-            return {}
+        rows, gen_rows = [], []
+        if run.cycle.train.steps or stop < 3:  # no training needs no data: skip its collection
+            samples = collect_stage(run, model, tokenizer, lambda: holder.get(model))
+            if stop < 2:
+                return {}
+            rows, gen_rows = build_stage(run, samples, tokenizer)
+            if stop < 3:
+                return {}
         holder.close()  # free the cores for training
         trained = train_stage(run, model, rows, gen_rows, tokenizer.pad_token_id)
         if stop < 4:
