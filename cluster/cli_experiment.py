@@ -33,6 +33,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
     rlcf.add_argument("--seeds", default="0,1,2", help="comma-separated seeds or a range (default: 0,1,2)")
     rlcf.add_argument("--variants", default=None, help="comma-separated: sft, stepcoder, rlcf, small-sft (default: all)")
     rlcf.add_argument("--parallel", type=int, default=1, help="runs at once")
+    rlcf.add_argument("--eval-set", action="append", default=[], metavar="NAME=SPEC",
+                      help="also evaluate every finished run's model on this set (repeatable), e.g. "
+                           "mbpp=../shared/data/mbpp/sanitized-mbpp.json")
+    rlcf.add_argument("--eval-samples", type=int, default=2, help="samples per problem on the --eval-set sets")
     rlcf.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     rlcf.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides for every run")
     rlcf.set_defaults(run=run_rlcf_verb)
@@ -60,9 +64,12 @@ def run_ablation_verb(args: argparse.Namespace) -> int:
 def run_rlcf_verb(args: argparse.Namespace) -> int:
     from cluster.experiment import check_overrides, parse_seeds
     from methods.rlcf.experiment import VARIANTS, Request, run_experiment
+    from methods.rlcf.extra_sets import parse_extra_set
 
     names = [v.strip() for v in (args.variants or ",".join(VARIANTS)).split(",") if v.strip()]
-    request = Request(Path(args.out), parse_seeds(args.seeds), names, check_overrides(args.overrides), args.parallel)
+    sets = [parse_extra_set(item, args.eval_samples) for item in args.eval_set]
+    request = Request(Path(args.out), parse_seeds(args.seeds), names, check_overrides(args.overrides), args.parallel,
+                      sets)
     summary = run_experiment(request, log=lambda line: print(line, flush=True))
     print((request.out / "results.md").read_text(), end="")
     for line in summary["failures"]:

@@ -38,6 +38,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
                          "the problems both solve, time each one's first passing program on the real tests (idle "
                          "slot, CPU time, median of --timing-repeats runs): mean speed-up and share >= 10%% faster")
     ev.add_argument("--timing-repeats", type=int, default=5, help="runs per timed program (with --speed-baseline)")
+    ev.add_argument("--json", action="store_true",
+                    help="also print the report (figures, no per-problem rows) as one JSON object on the last line")
     add_config_arguments(ev)
     ev.set_defaults(run=run_eval)
 
@@ -69,6 +71,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"--refine reports pass@1 per round; -k {args.k} is not supported with it")
     if max(ks) > args.n:
         raise ValueError(f"-k {max(ks)} needs -n >= {max(ks)}")
+    if args.json and (args.refine or args.speed_baseline):
+        raise ValueError("--json reports the plain evaluation (not --refine or --speed-baseline)")
     if args.speed_baseline and (args.refine or ks != [1] or args.timing_repeats < 1):
         raise ValueError("--speed-baseline reports pass@1 and speed (-k 1, no --refine, --timing-repeats >= 1)")
     check_model_path(args.model)
@@ -95,6 +99,9 @@ def run_eval(args: argparse.Namespace) -> int:
     print(report.summary(args.problems))
     if args.out:
         Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in report.per_problem))
+    if args.json:
+        figures = {k: v for k, v in report.to_dict().items() if k != "per_problem"}
+        print(json.dumps({"problems_spec": args.problems, "model": args.model, **figures}))
     return 0
 
 

@@ -48,3 +48,74 @@ def test_the_plan_evaluates_every_variant_with_the_static_checks(tmp_path):
     assert rl == {"stepcoder", "rlcf"}
     with pytest.raises(ValueError, match="unknown variant 'ppo'"):
         select(["ppo"])
+
+
+def _extra(run: Path, name: str, figures: dict) -> None:
+    grounding = {m: {"1": figures[m]} for m in ("compile", "execute", "static_clean") if m in figures}
+    path = run / "extra_eval" / f"{name}.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"settings": {}, "report": {"pass_at": {"1": figures["pass"]}, "grounding_at": grounding}}))
+
+
+def test_an_extra_set_gets_its_own_table(tmp_path):
+    held = {"pass": 0.3, "compile": 1.0, "execute": 1.0, "static_clean": 1.0}
+    _run(tmp_path, "sft", 0, held, 0.1)
+    _run(tmp_path, "sft", 1, held, 0.1)
+    _run(tmp_path, "rlcf", 0, held, 0.1)
+    _extra(tmp_path / "runs" / "sft" / "seed0", "mbpp", {"pass": 0.0, "compile": 0.5, "execute": 0.25, "static_clean": 0.4})
+    _extra(tmp_path / "runs" / "sft" / "seed1", "mbpp", {"pass": 0.1, "compile": 0.7, "execute": 0.35, "static_clean": 0.6})
+    results = collect(tmp_path, ["sft", "rlcf"])
+    assert results["sft"]["summary"]["mbpp/compile"]["mean"] == pytest.approx(0.6)
+    text = table(results)
+    mbpp = text.split("## mbpp")[1]
+    assert "| sft | 0,1 | 0.050 (0.000-0.100) | 0.600 (0.500-0.700) | 0.300 (0.250-0.350) | 0.500 (0.400-0.600) |" in mbpp
+    assert "| rlcf |" not in mbpp  # not evaluated there: no row, not a row of zeros
+    assert "| rlcf | 0 | 0.300" in text.split("## mbpp")[0]
+
+
+@pytest.mark.parametrize("item, message", [("mbpp", "expected NAME=SPEC"), ("m-b=x", "expected NAME=SPEC"),
+                                           ("heldout=x.json", "a run's own set")])
+def test_a_bad_extra_set_is_refused_by_name(item, message):
+    from methods.rlcf.extra_sets import parse_extra_set
+
+    with pytest.raises(ValueError, match=message):
+        parse_extra_set(item, 2)
+
+
+@pytest.mark.slow
+def test_finished_runs_are_evaluated_on_an_extra_set_and_kept(tmp_path, tiny_model_dir):
+    """The real `execrl eval --json` subprocess on a finished run's model, with its config;
+    a rerun keeps the figures and other settings are refused."""
+    import shutil
+
+    import yaml
+
+    from cluster.config import load_config
+    from core.settings import to_dict
+    from methods.rlcf.extra_sets import ExtraSet, evaluate_runs
+
+    _run(tmp_path, "sft", 0, {"pass": 0.3}, 0.1, after=False)
+    run = tmp_path / "runs" / "sft" / "seed0"
+    shutil.copytree(tiny_model_dir, run / "hf")
+    cfg = load_config(None, ["rollout.max_new_tokens=16", "wandb.mode=disabled"])
+    (run / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (tmp_path / "runs" / "sft" / "seed1").mkdir()  # unfinished: skipped
+    problems = tmp_path / "mini-mbpp.json"
+    problems.write_text(json.dumps([
+        {"task_id": 1, "prompt": "Write a function add(a, b) that returns their sum.", "code": "def add(a, b):\n    return a + b\n",
+         "test_imports": [], "test_list": ["assert add(1, 2) == 3"]},
+        {"task_id": 2, "prompt": "Write a function neg(a) that returns -a.", "code": "def neg(a):\n    return -a\n",
+         "test_imports": [], "test_list": ["assert neg(1) == -1"]}]))
+    sets = [ExtraSet("mini", str(problems), samples=2)]
+    runs = [run, tmp_path / "runs" / "sft" / "seed1"]
+    assert evaluate_runs(runs, sets) == []
+    saved = json.loads((run / "extra_eval" / "mini.json").read_text())
+    assert saved["settings"]["samples"] == 2 and saved["report"]["problems"] == 2 and saved["report"]["n"] == 2
+    assert "compile" in saved["report"]["grounding_at"] and "per_problem" not in saved["report"]
+    assert len((run / "extra_eval" / "mini.jsonl").read_text().splitlines()) == 2
+    stamp = (run / "extra_eval" / "mini.json").stat().st_mtime_ns
+    assert evaluate_runs(runs, sets) == []  # kept
+    assert (run / "extra_eval" / "mini.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="made with other settings"):
+        evaluate_runs(runs, [ExtraSet("mini", str(problems), samples=1)])
+    assert collect(tmp_path, ["sft"])["sft"]["seeds"]["0"]["mini"]["pass"] == saved["report"]["pass_at"]["1"]

@@ -7,7 +7,9 @@ train` subprocess, resumable, SFT cached per seed) on the hard bundled tier, wit
 variants' budget of the ablation (24 iterations of 16 problems x 8 samples).  Every run
 evaluates with the static checks on (`executor.static_checks=true`), so each reports
 pass@1 beside compile@1, execute@1 and static-clean@1 on the held-out problems, which
-nothing trains on.  results.json and results.md are recomputed from the finished runs.
+nothing trains on.  With `--eval-set mbpp=FILE` each finished run's final model is also
+evaluated on that set (methods/rlcf/extra_sets.py).  results.json and results.md are
+recomputed from the finished runs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 from cluster.experiment import BASE_CONFIG, Scheduler, Variant, expected_all, plan_runs
+
+from . import extra_sets
+from .extra_sets import ExtraSet
 
 # configs/rlcf.yaml's settings as overrides of the ablation's base (tested to agree)
 RLCF = ("reward.name=rlcf", "curriculum.enabled=false", "learner.fgo=false", "reward.discriminator.num_cpus=0.5")
@@ -40,6 +45,7 @@ class Request:
     variants: list[str]
     extra: list[str] = field(default_factory=list)
     parallel: int = 1
+    eval_sets: list[ExtraSet] = field(default_factory=list)
 
 
 def select(names: list[str]) -> list[Variant]:
@@ -56,10 +62,11 @@ def run_experiment(request: Request, log: Callable[[str], None] = print) -> dict
                       BASE_CONFIG)
     log(f"rlcf experiment: {len(request.variants)} variants x {len(request.seeds)} seeds into {request.out}")
     outcomes = Scheduler(request.out, request.parallel, log).run(specs, expected_all(specs))
+    failed = [f"{o.spec.name}: {o.action}" for o in outcomes if o.action not in ("ran", "done", "kept")]
+    failed += extra_sets.evaluate_runs([s.run_dir for s in specs], request.eval_sets, log)
     results = collect(request.out, [v for v in VARIANTS if v in request.variants])
     (request.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (request.out / "results.md").write_text(table(results))
-    failed = [f"{o.spec.name}: {o.action}" for o in outcomes if o.action not in ("ran", "done", "kept")]
     return {"results": results, "failures": failed}
 
 
@@ -76,6 +83,7 @@ def run_figures(run_dir: Path) -> dict | None:
         report = reports[name]
         out[name] = {"pass": report["pass_at"]["1"],
                      **{m: report["grounding_at"][m]["1"] for m in METRICS[1:] if m in report.get("grounding_at", {})}}
+    out.update(extra_sets.run_figures(run_dir, METRICS))
     accuracy = _last_metric(run_dir / "metrics.jsonl", "discriminator/heldout_accuracy")
     if accuracy is not None:
         out["discriminator_heldout_accuracy"] = accuracy
@@ -105,9 +113,10 @@ def collect(out: Path, variants: list[str]) -> dict:
 
 def summarise(seeds: dict[str, dict]) -> dict:
     summary = {}
-    for split in ("heldout", "transfer"):
+    splits = dict.fromkeys(k for f in seeds.values() for k, v in f.items() if isinstance(v, dict))
+    for split in splits:
         for metric in METRICS:
-            values = [f[split][metric] for f in seeds.values() if metric in f[split]]
+            values = [f[split][metric] for f in seeds.values() if metric in f.get(split, {})]
             if values:
                 summary[f"{split}/{metric}"] = {"mean": statistics.fmean(values), "min": min(values),
                                                 "max": max(values), "n": len(values)}
@@ -116,14 +125,24 @@ def summarise(seeds: dict[str, dict]) -> dict:
 
 def table(results: dict) -> str:
     """Markdown: held-out pass@1, compile@1, execute@1, static-clean@1 and transfer pass@1,
-    mean (min-max) over seeds."""
+    mean (min-max) over seeds; then, per extra set, the same four figures."""
     head = ("| variant | seeds | held-out pass@1 | compile@1 | execute@1 | static-clean@1 | transfer pass@1 |\n"
             "|---|---|---|---|---|---|---|\n")
-    rows = []
-    for name, r in results.items():
-        s = r["summary"]
-        cell = lambda key: (f"{s[key]['mean']:.3f} ({s[key]['min']:.3f}-{s[key]['max']:.3f})"  # noqa: E731
-                            if key in s else "-")
-        rows.append(f"| {name} | {','.join(sorted(r['seeds']))} | {cell('heldout/pass')} | {cell('heldout/compile')} "
-                    f"| {cell('heldout/execute')} | {cell('heldout/static_clean')} | {cell('transfer/pass')} |")
-    return "# RLCF against StepCoder and a larger SFT model (tiny-hard)\n\n" + head + "\n".join(rows) + "\n"
+    rows = [_row(name, r, ["heldout/pass", "heldout/compile", "heldout/execute", "heldout/static_clean",
+                           "transfer/pass"]) for name, r in results.items()]
+    text = "# RLCF against StepCoder and a larger SFT model (tiny-hard)\n\n" + head + "\n".join(rows) + "\n"
+    extra = dict.fromkeys(k.split("/")[0] for r in results.values() for k in r["summary"]
+                          if k.split("/")[0] not in extra_sets.RESERVED)
+    for name in extra:
+        keys = [f"{name}/{m}" for m in METRICS]
+        rows = [_row(v, r, keys) for v, r in results.items() if any(k in r["summary"] for k in keys)]
+        text += (f"\n## {name}\n\n| variant | seeds | pass@1 | compile@1 | execute@1 | static-clean@1 |\n"
+                 "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    return text
+
+
+def _row(name: str, result: dict, keys: list[str]) -> str:
+    s = result["summary"]
+    cells = [f"{s[k]['mean']:.3f} ({s[k]['min']:.3f}-{s[k]['max']:.3f})" if k in s else "-" for k in keys]
+    seeds = sorted({seed for seed, f in result["seeds"].items() if any(k.split("/")[0] in f for k in keys)})
+    return f"| {name} | {','.join(seeds)} | " + " | ".join(cells) + " |"
