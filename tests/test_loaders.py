@@ -317,3 +317,21 @@ def test_bundled_spec(monkeypatch):
     assert calls == [("easy", 0), ("hard", 7)]
     with pytest.raises(ValueError, match="not an integer"):
         load_problems("bundled:hard:x")
+
+
+def test_a_window_of_a_file_is_its_problems_at_those_positions(shared_data):
+    """MBPP's standard splits are task-id ranges; `#START:END` cuts them from the one file."""
+    path = shared_data / "mbpp/mbpp.jsonl"
+    train = load_problems(f"{path}#600:974")
+    assert [p.id for p in train.problems[:1] + train.problems[-1:]] == ["mbpp/601", "mbpp/974"]
+    assert len(train.problems) == 374 and train.path.endswith("#600:974") and train.format == "mbpp"
+    test = load_problems(f"{path}#10:510").problems
+    assert len(test) == 500 and not {p.id for p in test} & {p.id for p in train.problems}
+    assert [p.id for p in load_problems("humaneval#:2").problems] == ["HumanEval/0", "HumanEval/1"]
+
+
+@pytest.mark.parametrize("suffix, message", [("#5:x", "expected START:END"), ("#7", "expected START:END"),
+                                             ("#2000:", "hold no problem")])
+def test_a_bad_window_is_refused_by_name(shared_data, suffix, message):
+    with pytest.raises(ValueError, match=message):
+        load_problems(f"{shared_data / 'mbpp/mbpp.jsonl'}{suffix}")
