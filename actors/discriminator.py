@@ -44,6 +44,7 @@ class DiscriminatorConfig(ConfigSection):
     max_tokens: int = field(default=384, metadata=rng(16))
     num_cpus: float = field(default=1.0, metadata=rng(0))
     num_gpus: float = field(default=0.0, metadata=rng(0))
+    max_restarts: int = field(default=3, metadata=rng(0))  # dead actor -> a new one from the last checkpoint
 
 
 @dataclass(frozen=True)
@@ -187,38 +188,84 @@ def check_room(cfg: DiscriminatorConfig, available: dict[str, float]) -> None:
 
 
 class DiscriminatorPool:
-    """The discriminator as one Ray actor with its own resources; the trainer's handle."""
+    """The discriminator as one Ray actor with its own resources; the trainer's handle.
 
-    def __init__(self, cfg: DiscriminatorConfig, model_dir: str, seed: int = 0) -> None:
+    A dead actor (its process killed, its node lost) is replaced, up to `max_restarts`
+    times, by a new one restored from the last state saved or loaded (the run's last
+    checkpoint), and the call is made again; without one it starts afresh from the
+    model.  Ray's own restart would rerun the constructor with the first weights, silently
+    dropping everything learned, so the pool does it and says what came back: updates
+    after that checkpoint are lost, and `restarts` counts them."""
+
+    def __init__(self, cfg: DiscriminatorConfig, model_dir: str, seed: int = 0, log=print) -> None:
         import ray
 
         check_room(cfg, ray.available_resources())
-        remote = ray.remote(Discriminator).options(num_cpus=cfg.num_cpus, num_gpus=cfg.num_gpus)
-        self.cfg = cfg
-        self.actor = remote.remote(cfg, model_dir, seed)
-        ray.get(self.actor.set_threads.remote(max(1, int(cfg.num_cpus))))
+        self.cfg, self.model_dir, self.seed, self.log = cfg, model_dir, seed, log
+        self.restarts = 0
+        self.last_state: str | None = None
+        self.actor = self._start()
 
-    def _get(self, ref):
+    def _start(self):
         import ray
 
-        return ray.get(ref)
+        remote = ray.remote(Discriminator).options(num_cpus=self.cfg.num_cpus, num_gpus=self.cfg.num_gpus)
+        actor = remote.remote(self.cfg, self.model_dir, self.seed)
+        ray.get(actor.set_threads.remote(max(1, int(self.cfg.num_cpus))))
+        if self.last_state is not None:
+            ray.get(actor.load.remote(self.last_state))
+        return actor
+
+    def _run(self, calls):
+        """`calls(actor)` -> its result; on the actor's death, a new actor and the whole
+        sequence again (a half-done observe-then-train is redone, not half-kept)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        while True:
+            try:
+                return calls(self.actor)
+            except RayActorError as exc:
+                if self.restarts >= self.cfg.max_restarts:
+                    raise RuntimeError(f"the discriminator actor died {self.restarts + 1} times "
+                                       f"(reward.discriminator.max_restarts {self.cfg.max_restarts}): {exc}") from exc
+                self.restarts += 1
+                ray.kill(self.actor)
+                source = self.last_state or f"{self.model_dir} (no checkpoint yet: afresh)"
+                self.log(f"discriminator: actor died; restart {self.restarts} of {self.cfg.max_restarts} from "
+                         f"{source}")
+                self.actor = self._start()
 
     def score(self, candidates: Sequence[Candidate]) -> list[float]:
-        return self._get(self.actor.score.remote(list(candidates)))
+        import ray
+
+        return self._run(lambda actor: ray.get(actor.score.remote(list(candidates))))
 
     def observe_and_train(self, references: Sequence[Candidate], samples: Sequence[Candidate],
                           train: bool) -> dict[str, float]:
         """Add the batch, train when the schedule says so; the metrics to log."""
-        self._get(self.actor.observe.remote(list(references), list(samples)))
-        stats = self._get(self.actor.train.remote()) if train else {}
-        accuracy = self._get(self.actor.heldout_accuracy.remote())
-        return {**stats, **({"heldout_accuracy": accuracy} if accuracy is not None else {})}
+        import ray
+
+        def calls(actor):
+            ray.get(actor.observe.remote(list(references), list(samples)))
+            stats = ray.get(actor.train.remote()) if train else {}
+            accuracy = ray.get(actor.heldout_accuracy.remote())
+            return {**stats, **({"heldout_accuracy": accuracy} if accuracy is not None else {})}
+
+        return {**self._run(calls), "restarts": float(self.restarts)}
 
     def save(self, path: str) -> str:
-        return self._get(self.actor.save.remote(path))
+        import ray
+
+        saved = self._run(lambda actor: ray.get(actor.save.remote(path)))
+        self.last_state = saved
+        return saved
 
     def load(self, path: str) -> None:
-        self._get(self.actor.load.remote(path))
+        import ray
+
+        self._run(lambda actor: ray.get(actor.load.remote(path)))
+        self.last_state = path
 
     def close(self) -> None:
         import ray

@@ -156,3 +156,30 @@ def test_the_discriminator_runs_as_its_own_ray_actor(ray_session, tiny_model_dir
         assert (tmp_path / "d.pt").is_file() and all(0.0 <= s <= 1.0 for s in scores)
     finally:
         pool.close()
+
+
+@pytest.mark.slow
+def test_a_dead_discriminator_actor_comes_back_from_the_last_checkpoint(ray_session, tiny_model_dir, tmp_path):
+    """Killed (as an OOM kill or a lost node would), the actor is replaced by one restored
+    from the last saved state, not by a fresh model; past max_restarts the error names the key."""
+    import ray
+
+    from actors.discriminator import DiscriminatorPool
+
+    lines = []
+    cfg = DiscriminatorConfig(steps=3, lr=3e-3, max_tokens=64, num_cpus=0, heldout_fraction=0.3, max_restarts=1)
+    pool = DiscriminatorPool(cfg, str(tiny_model_dir), log=lines.append)
+    try:
+        refs, junk = _toy([f"toy/{k}" for k in range(20)])
+        pool.observe_and_train(refs, junk, train=True)
+        pool.save(str(tmp_path / "d.pt"))
+        trained = pool.score(refs[:2] + junk[:2])
+        ray.kill(pool.actor, no_restart=True)
+        assert pool.score(refs[:2] + junk[:2]) == pytest.approx(trained, abs=1e-6)  # the trained state came back
+        assert pool.restarts == 1 and "restart 1 of 1 from" in lines[-1] and "d.pt" in lines[-1]
+        assert pool.observe_and_train(refs, junk, train=False)["restarts"] == 1.0
+        ray.kill(pool.actor, no_restart=True)
+        with pytest.raises(RuntimeError, match="reward.discriminator.max_restarts 1"):
+            pool.score(refs[:1])
+    finally:
+        pool.close()
