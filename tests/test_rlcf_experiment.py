@@ -61,6 +61,7 @@ def test_an_extra_set_gets_its_own_table(tmp_path):
     held = {"pass": 0.3, "compile": 1.0, "execute": 1.0, "static_clean": 1.0}
     _run(tmp_path, "sft", 0, held, 0.1)
     _run(tmp_path, "sft", 1, held, 0.1)
+    _run(tmp_path, "sft", 2, held, 0.1)  # not evaluated on mbpp (yet)
     _run(tmp_path, "rlcf", 0, held, 0.1)
     _extra(tmp_path / "runs" / "sft" / "seed0", "mbpp", {"pass": 0.0, "compile": 0.5, "execute": 0.25, "static_clean": 0.4})
     _extra(tmp_path / "runs" / "sft" / "seed1", "mbpp", {"pass": 0.1, "compile": 0.7, "execute": 0.35, "static_clean": 0.6})
@@ -71,6 +72,7 @@ def test_an_extra_set_gets_its_own_table(tmp_path):
     assert "| sft | 0,1 | 0.050 (0.000-0.100) | 0.600 (0.500-0.700) | 0.300 (0.250-0.350) | 0.500 (0.400-0.600) |" in mbpp
     assert "| rlcf |" not in mbpp  # not evaluated there: no row, not a row of zeros
     assert "| rlcf | 0 | 0.300" in text.split("## mbpp")[0]
+    assert "| sft | 0,1,2 | 0.300" in text.split("## mbpp")[0]  # the seeds each table has
 
 
 @pytest.mark.parametrize("item, message", [("mbpp", "expected NAME=SPEC"), ("m-b=x", "expected NAME=SPEC"),
