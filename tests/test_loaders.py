@@ -99,6 +99,10 @@ def test_mbpp_fields(shared_data):
     assert problems["mbpp/367"].tests[0].setup.startswith("root = Node(1)")
     sanitized = {p.id: p for p in load_problems(shared_data / "mbpp/sanitized-mbpp.json").problems}
     assert sanitized["mbpp/2"].entry_point == "similar_elements"  # first call in the assert is set()
+    # the text never names the function; the statement shows the first test (the rest unseen)
+    assert sanitized["mbpp/2"].statement.endswith(
+        "Your code should pass this test:\nassert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))")
+    assert sanitized["mbpp/2"].tests[1].code not in sanitized["mbpp/2"].statement
 
 
 def test_stats_table(shared_data):

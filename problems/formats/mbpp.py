@@ -28,11 +28,11 @@ def looks_like(record: dict) -> bool:
 def to_problem(record: dict) -> Problem:
     require(record, "task_id", "code", "test_list")
     sanitized = "prompt" in record and "text" not in record
-    statement = text(record, "prompt" if sanitized else "text")
     code = _newlines(text(record, "code"))
     asserts = string_list(record["test_list"], "test_list")
     if not asserts:
         raise ProblemFormatError("no tests: field 'test_list' is empty")
+    statement = with_first_test(text(record, "prompt" if sanitized else "text"), _newlines(asserts[0]))
     if sanitized:
         setup = "\n".join(string_list(record.get("test_imports"), "test_imports"))
     else:
@@ -52,6 +52,15 @@ def to_problem(record: dict) -> Problem:
         tests=tuple(AssertTest(code=_newlines(a), setup=setup) for a in asserts),
         meta=meta,
     )
+
+
+def with_first_test(text_: str, first_assert: str) -> str:
+    """MBPP's text alone never names the function its tests call ("Write a function to
+    find the shared elements..."), so no model could pass them but by guessing the name.
+    Its prompts have always shown tests (the MBPP paper shows all three, EvalPlus's MBPP+
+    the first); the statement shows the first, which gives the name and the call shape.
+    The other tests stay unseen."""
+    return f"{text_.strip()}\nYour code should pass this test:\n{first_assert.strip()}"
 
 
 def _newlines(code: str) -> str:
