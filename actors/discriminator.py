@@ -202,7 +202,7 @@ class DiscriminatorPool:
 
         check_room(cfg, ray.available_resources())
         self.cfg, self.model_dir, self.seed, self.log = cfg, model_dir, seed, log
-        self.restarts = 0
+        self.restarts, self.max_restarts = 0, cfg.max_restarts  # read up front: it is a run's setting
         self.last_state: str | None = None
         self.actor = self._start()
 
@@ -226,13 +226,13 @@ class DiscriminatorPool:
             try:
                 return calls(self.actor)
             except RayActorError as exc:
-                if self.restarts >= self.cfg.max_restarts:
+                if self.restarts >= self.max_restarts:
                     raise RuntimeError(f"the discriminator actor died {self.restarts + 1} times "
-                                       f"(reward.discriminator.max_restarts {self.cfg.max_restarts}): {exc}") from exc
+                                       f"(reward.discriminator.max_restarts {self.max_restarts}): {exc}") from exc
                 self.restarts += 1
                 ray.kill(self.actor)
                 source = self.last_state or f"{self.model_dir} (no checkpoint yet: afresh)"
-                self.log(f"discriminator: actor died; restart {self.restarts} of {self.cfg.max_restarts} from "
+                self.log(f"discriminator: actor died; restart {self.restarts} of {self.max_restarts} from "
                          f"{source}")
                 self.actor = self._start()
 
