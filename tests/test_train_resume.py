@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import sys
@@ -90,6 +89,8 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
         fired.append(phase)
         if phase in ("update", "sync"):  # a real Ctrl-C, arriving while the learner or the weights work
             inside = {"update": "step", "sync": "sync_from"}[phase]  # update: its first optimizer step
+            if phase == "sync":  # not in a deferred block: a user's Ctrl-C would stop the run at once
+                assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, signal.getsignal(signal.SIGINT)
             ctrl_c_on_entry(inside)
         else:
             raise KeyboardInterrupt
@@ -125,11 +126,14 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
 def ctrl_c_on_entry(function: str) -> None:
     """A real SIGINT, sent when this (main) thread next enters `function`: the handler then
     runs inside it.  A profile hook, not a watcher thread polling the stack: a short call
-    (a tiny model's weight sync) could end before a watcher under load saw it."""
+    (a tiny model's weight sync) could end before a watcher under load saw it.  Sent to
+    this thread, not the process: a process-directed signal may be taken by another
+    thread (Ray's, gRPC's), and the main thread then raises at its next check, which can
+    fall in a finalizer, where Python prints the KeyboardInterrupt and drops it."""
     def hook(frame, event, _arg):
         if event == "call" and frame.f_code.co_name == function:
             sys.setprofile(None)
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     sys.setprofile(hook)
 
