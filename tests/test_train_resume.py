@@ -77,7 +77,7 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
         first_rewarder.save(run_dir / "checkpoints" / "step_000000")
         first_rewarder.close()
     seen = {"updates": [], "batches": {}, "interrupted_in": None}
-    fired = []
+    fired, ignored = [], []
 
     def hook(phase: str, step: int) -> None:
         if phase == "updated":
@@ -89,8 +89,10 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
         fired.append(phase)
         if phase in ("update", "sync"):  # a real Ctrl-C, arriving while the learner or the weights work
             inside = {"update": "step", "sync": "sync_from"}[phase]  # update: its first optimizer step
-            if phase == "sync":  # not in a deferred block: a user's Ctrl-C would stop the run at once
-                assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, signal.getsignal(signal.SIGINT)
+            if phase == "sync" and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+                # a background job (`pytest ... &` from a script) inherits SIGINT ignored and
+                # Python keeps it so: give the test the handler a terminal's Ctrl-C meets
+                ignored.append(signal.signal(signal.SIGINT, signal.default_int_handler))
             ctrl_c_on_entry(inside)
         else:
             raise KeyboardInterrupt
@@ -114,6 +116,8 @@ def train(rig, cfg, run_dir, interrupt: tuple[str, int] | None = None, rewarded:
             if iteration.rewarder is not None:
                 seen["discriminator"] = iteration.rewarder.discriminator.score(PROBES)
                 iteration.rewarder.close()
+    if ignored:
+        signal.signal(signal.SIGINT, ignored[0])
     assert interrupt is None or fired, f"the run never reached {interrupt}"
     seen["metrics"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     seen["curriculum"] = iteration.curriculum.state_dict()
@@ -127,9 +131,7 @@ def ctrl_c_on_entry(function: str) -> None:
     """A real SIGINT, sent when this (main) thread next enters `function`: the handler then
     runs inside it.  A profile hook, not a watcher thread polling the stack: a short call
     (a tiny model's weight sync) could end before a watcher under load saw it.  Sent to
-    this thread, not the process: a process-directed signal may be taken by another
-    thread (Ray's, gRPC's), and the main thread then raises at its next check, which can
-    fall in a finalizer, where Python prints the KeyboardInterrupt and drops it."""
+    this thread: Python runs signal handlers in the main thread only."""
     def hook(frame, event, _arg):
         if event == "call" and frame.f_code.co_name == function:
             sys.setprofile(None)
