@@ -79,10 +79,8 @@ def run_figures(run_dir: Path) -> dict | None:
     path = path if path.is_file() else run_dir / "eval_before_rl.json"
     reports = json.loads(path.read_text())["reports"]
     out = {}
-    for name in ("heldout", "transfer"):
-        report = reports[name]
-        out[name] = {"pass": report["pass_at"]["1"],
-                     **{m: report["grounding_at"][m]["1"] for m in METRICS[1:] if m in report.get("grounding_at", {})}}
+    for name in extra_sets.RESERVED:  # the run's own sets
+        out[name] = extra_sets.figures_at_1(reports[name], METRICS)
     out.update(extra_sets.run_figures(run_dir, METRICS))
     accuracy = _last_metric(run_dir / "metrics.jsonl", "discriminator/heldout_accuracy")
     if accuracy is not None:

@@ -65,7 +65,6 @@ def evaluate_runs(run_dirs: list[Path], sets: list[ExtraSet], log: Callable[[str
                 failures.append(f"{run_dir.parent.name} {run_dir.name} on {extra.name}: {error}")
                 log(f"  FAILED: {failures[-1]}")
                 continue
-            path.parent.mkdir(exist_ok=True)
             path.write_text(json.dumps({"settings": settings, "report": report}, indent=2) + "\n")
     return failures
 
@@ -88,10 +87,11 @@ def _evaluate(run_dir: Path, model: Path, extra: ExtraSet) -> tuple[dict | None,
 
 def run_figures(run_dir: Path, metrics: tuple[str, ...]) -> dict:
     """{set name: {metric: value at k=1}} for each extra set evaluated in this run."""
-    out = {}
-    for path in sorted((run_dir / "extra_eval").glob("*.json")):
-        report = json.loads(path.read_text())["report"]
-        grounding = report.get("grounding_at", {})
-        out[path.stem] = {"pass": report["pass_at"]["1"],
-                                         **{m: grounding[m]["1"] for m in metrics[1:] if m in grounding}}
-    return out
+    return {path.stem: figures_at_1(json.loads(path.read_text())["report"], metrics)
+            for path in sorted((run_dir / "extra_eval").glob("*.json"))}
+
+
+def figures_at_1(report: dict, metrics: tuple[str, ...]) -> dict:
+    """pass@1 and each grounding metric@1 of an evaluation report (`EvalReport.to_dict`)."""
+    grounding = report.get("grounding_at", {})
+    return {"pass": report["pass_at"]["1"], **{m: grounding[m]["1"] for m in metrics[1:] if m in grounding}}
